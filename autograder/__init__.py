@@ -1,0 +1,1 @@
+"""The course kit's autograder: validates the course, builds releases, grades submissions."""
