@@ -1,0 +1,37 @@
+"""Shared test settings: the tolerances every cross-check states, and the devices to run on."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+# Cross-check tolerances (absolute, relative) by dtype. float32 differences come only from the
+# order of floating-point operations; bfloat16 keeps 8 bits of mantissa (~0.4% per rounding).
+TOL = {
+    torch.float32: dict(atol=1e-5, rtol=1e-4),
+    torch.bfloat16: dict(atol=3e-2, rtol=3e-2),
+}
+# Whole models stack several layers, so rounding differences accumulate a little more.
+MODEL_TOL = dict(atol=1e-4, rtol=1e-4)
+SEEDS = [0, 1, 2]
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # cross-checks build models from configs; nothing is downloaded
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA; none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
