@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import Encoder
+from .initialization import init_normal
 from .masks import padding_mask
 from .norm import LayerNorm
 
@@ -53,6 +54,7 @@ class Bert(nn.Module):
         self.encoder = Encoder(cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout,
                                norm_first=False, activation="gelu", eps=cfg.eps)
         self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        init_normal(self)
 
     def forward(self, tokens: torch.Tensor, segments: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,8 @@ class TokenEmbedding(nn.Module):
         super().__init__()
         self.table = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
         self.factor = math.sqrt(d_model) if scale else 1.0
+        # std 1/sqrt(d): the scaled vectors have unit variance, and a tied output layer starts with small logits
+        nn.init.normal_(self.table.weight, std=1 / self.factor if scale else 1.0)
 
     @property
     def weight(self) -> nn.Parameter:

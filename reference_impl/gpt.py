@@ -9,6 +9,7 @@ from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
 from .feedforward import FeedForward
+from .initialization import init_normal
 from .masks import causal_mask
 from .norm import LayerNorm
 from .positions import LearnedPositions, RotaryEmbedding
@@ -55,14 +56,7 @@ class GPT(nn.Module):
         self.ln_f = LayerNorm(cfg.d_model, cfg.eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.tokens.weight  # weight tying
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        init_normal(self)
 
     def forward(self, idx: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         """idx (B, T) -> logits (B, T, vocab). With caches, idx holds only the new tokens."""

@@ -20,8 +20,8 @@ class LlavaStyle(nn.Module):
         self.lm = GPT(lm)
 
     def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, N, d_lm): one LM input vector per image patch."""
-        return self.projector(self.vision(images)[:, 1:])
+        """(B, C, H, W) -> (B, 1 + N, d_lm): one LM input vector for [CLS] and each image patch."""
+        return self.projector(self.vision(images))
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Logits for the text positions only, (B, T, vocab)."""
