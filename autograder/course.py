@@ -155,7 +155,10 @@ def _kind(value: Any) -> str:
 def load_course(path: str | Path = "course.yml") -> Course:
     """Read and check course.yml; raise CourseError naming the file, line and key of the first problem."""
     path = Path(path)
-    data, lines = load_with_lines(path)
+    try:
+        data, lines = load_with_lines(path)
+    except YamlError as err:
+        raise CourseError(err.path, err.line, err.message) from None
     r = _Reader(path, lines)
     top = r.mapping(data, (), {"course": True, "device": False, "limits": False, "late_policy": False,
                                "assignments": True})
