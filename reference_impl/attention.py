@@ -20,12 +20,15 @@ def scaled_dot_product_attention(
     A query that may attend to nothing gets zero weights and a zero output, never NaN.
     Returns (output (..., Lq, d_v), weights (..., Lq, Lk)).
     """
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., Lq, Lk)
+    # (q / sqrt(d_k)) k^T equals (q k^T) / sqrt(d_k), and scaling q touches Lq*d_k numbers instead of Lq*Lk
+    scores = (q / math.sqrt(q.size(-1))) @ k.transpose(-2, -1)  # (..., Lq, Lk)
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)
     if mask is not None:
-        weights = weights.masked_fill(~mask, 0.0)  # rows with no allowed key become all zeros
+        empty_rows = ~mask.any(dim=-1, keepdim=True)  # queries allowed to see no key at all
+        if empty_rows.any():
+            weights = weights.masked_fill(empty_rows, 0.0)  # softmax gave them uniform weights: zero them
     return weights @ v, weights
 
 
