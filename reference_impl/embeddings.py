@@ -10,9 +10,9 @@ from torch import nn
 class TokenEmbedding(nn.Module):
     """Maps token ids (B, L) to vectors (B, L, d_model), multiplied by sqrt(d_model) as in the 2017 paper."""
 
-    def __init__(self, vocab_size: int, d_model: int, scale: bool = True, padding_idx: int | None = None) -> None:
+    def __init__(self, vocab_size: int, d_model: int, scale: bool = True) -> None:
         super().__init__()
-        self.table = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
+        self.table = nn.Embedding(vocab_size, d_model)
         self.factor = math.sqrt(d_model) if scale else 1.0
         # std 1/sqrt(d): the scaled vectors have unit variance, and a tied output layer starts with small logits
         nn.init.normal_(self.table.weight, std=1 / self.factor if scale else 1.0)

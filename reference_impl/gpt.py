@@ -86,8 +86,8 @@ class GPT(nn.Module):
         caches = [KVCache() for _ in self.blocks] if use_cache else None
         step_input = idx
         for _ in range(max_new_tokens):
-            if caches is None or idx.size(1) > self.cfg.max_len:
-                caches = None if caches is None else [KVCache() for _ in self.blocks]
+            if caches is None or idx.size(1) > self.cfg.max_len:  # no cache, or the context window slid:
+                caches = None if caches is None else [KVCache() for _ in self.blocks]  # run the whole window
                 step_input = idx[:, -self.cfg.max_len:]
             logits = self(step_input, caches)[:, -1]
             nxt = sample_next(logits, temperature, top_k, top_p, generator)[:, None]

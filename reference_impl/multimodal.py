@@ -23,9 +23,9 @@ class LlavaStyle(nn.Module):
         """(B, C, H, W) -> (B, 1 + N, d_lm): one LM input vector for [CLS] and each image patch."""
         return self.projector(self.vision(images))
 
-    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Logits for the text positions only, (B, T, vocab)."""
-        vis = self.visual_tokens(images)
+    def forward(self, images: torch.Tensor, text: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for the text positions only, (B, T, vocab). `visual` reuses visual tokens already computed."""
+        vis = self.visual_tokens(images) if visual is None else visual
         logits = self.lm.forward_embeddings(torch.cat([vis, self.lm.tokens(text)], dim=1))
         return logits[:, vis.size(1):]
 
@@ -36,10 +36,12 @@ class LlavaStyle(nn.Module):
 
     @torch.no_grad()
     def caption(self, images: torch.Tensor, bos_id: int, max_len: int) -> torch.Tensor:
-        """Greedy captions (B, max_len) for a batch of images."""
+        """Greedy captions (B, max_len) for a batch of images; the image is encoded once."""
+        visual = self.visual_tokens(images)
         text = torch.full((images.size(0), 1), bos_id, dtype=torch.long, device=images.device)
         for _ in range(max_len):
-            text = torch.cat([text, self(images, text)[:, -1].argmax(-1, keepdim=True)], dim=1)
+            nxt = self(images, text, visual)[:, -1].argmax(-1, keepdim=True)
+            text = torch.cat([text, nxt], dim=1)
         return text[:, 1:]
 
 

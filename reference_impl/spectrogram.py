@@ -1,8 +1,6 @@
 """From a waveform to a log-mel spectrogram: short-time Fourier transform, mel filterbank, logarithm."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -39,7 +37,3 @@ def log_mel_spectrogram(wave: torch.Tensor, sample_rate: int, n_fft: int = 256, 
     out = torch.log(mel + eps).transpose(1, 2).to(wave.dtype if wave.is_floating_point() else torch.float32)
     return out[0] if squeeze else out
 
-
-def frames_for(n_samples: int, hop: int) -> int:
-    """Number of spectrogram frames for a waveform of n_samples (centered STFT)."""
-    return 1 + math.floor(n_samples / hop)
