@@ -112,6 +112,30 @@ def test_bert_heads_learn_classification_and_spans() -> None:
     assert c1 < 0.3 * c0 and q1 < 0.3 * q0
 
 
+def test_bert_learns_next_sentence_prediction() -> None:
+    """Sentences come from two topics (token ranges 4-8 and 9-13); B "follows" A when their topics match,
+    which the [CLS] vector can only tell by attending across both segments."""
+    from reference_impl.bert import BertConfig, BertForPretraining
+
+    model = BertForPretraining(BertConfig(vocab_size=14, d_model=32, n_heads=4, d_ff=64, n_layers=2, max_len=24))
+    g = torch.Generator().manual_seed(0)
+
+    def step(_: int) -> torch.Tensor:
+        topic_a = torch.randint(0, 2, (64, 1), generator=g)
+        is_next = torch.randint(0, 2, (64,), generator=g)
+        topic_b = torch.where(is_next[:, None].bool(), topic_a, 1 - topic_a)
+        a = 4 + 5 * topic_a + torch.randint(0, 5, (64, 8), generator=g)
+        b = 4 + 5 * topic_b + torch.randint(0, 5, (64, 8), generator=g)
+        tokens = torch.cat([torch.full((64, 1), 1), a, torch.full((64, 1), 2), b], dim=1)  # [CLS] A [SEP] B
+        segments = torch.cat([torch.zeros(64, 10, dtype=torch.long), torch.ones(64, 8, dtype=torch.long)], dim=1)
+        _, nsp_logits = model(tokens, segments)
+        return torch.nn.functional.cross_entropy(nsp_logits, is_next)
+
+    t0 = time.time()
+    start, end = report("BERT next-sentence prediction", fit(step, model.parameters(), steps=150, lr=3e-3), time.time() - t0)
+    assert end < 0.1 * start
+
+
 def test_gpt_learns_python_documentation() -> None:
     from reference_impl.data.text import lm_batch, pydoc_text
     from reference_impl.gpt import GPT, GPTConfig
