@@ -56,6 +56,15 @@ class Course:
     limits: Limits
     assignments: tuple[Assignment, ...]
     root: Path
+    gradebook: str = "sqlite:///gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        """The gradebook's SQLAlchemy URL; a relative SQLite path is taken from the course folder."""
+        prefix = "sqlite:///"
+        if self.gradebook.startswith(prefix) and not self.gradebook.startswith(prefix + "/"):
+            return prefix + str(self.root / self.gradebook[len(prefix):])
+        return self.gradebook
 
     def assignment(self, assignment_id: str) -> Assignment:
         for a in self.assignments:
@@ -161,7 +170,7 @@ def load_course(path: str | Path = "course.yml") -> Course:
         raise CourseError(err.path, err.line, err.message) from None
     r = _Reader(path, lines)
     top = r.mapping(data, (), {"course": True, "device": False, "limits": False, "late_policy": False,
-                               "assignments": True})
+                               "gradebook": False, "assignments": True})
     head = r.mapping(top["course"], ("course",), {"id": True, "title": True})
     limits = r.limits(top.get("limits"), ("limits",), Limits())
     late = r.late_policy(top.get("late_policy"), ("late_policy",), LatePolicy())
@@ -187,7 +196,8 @@ def load_course(path: str | Path = "course.yml") -> Course:
             late_policy=r.late_policy(a.get("late_policy"), key + ("late_policy",), late),
             limits=r.limits(a.get("limits"), key + ("limits",), limits)))
     return Course(id=r.text(head["id"], ("course", "id")), title=r.text(head["title"], ("course", "title")),
-                  device=device, limits=limits, assignments=tuple(assignments), root=path.parent.resolve())
+                  device=device, limits=limits, assignments=tuple(assignments), root=path.parent.resolve(),
+                  gradebook=r.text(top.get("gradebook", "sqlite:///gradebook.db"), ("gradebook",)))
 
 
 def _notebooks(r: _Reader, value: Any, key: Key, root: Path, status: str) -> list[Path]:

@@ -1,0 +1,44 @@
+"""Turning a wrong output into a message in the student's terms, without showing any input."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .tolerances import close
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+
+
+def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants: dict[str, list[torch.Tensor]],
+             messages: dict[str, str], op: str, output_names: list[str]) -> Verdict:
+    """Compare every output; name a known mistake when the answer matches one of its variants."""
+    if len(outputs) != len(expected):
+        return Verdict(False, f"returned {len(outputs)} value(s), expected {len(expected)} ({', '.join(output_names)})")
+    for got, want, name in zip(outputs, expected, output_names):
+        if got.shape != want.shape:
+            return Verdict(False, f"{name} has the wrong shape: got {tuple(got.shape)}, expected {tuple(want.shape)}")
+        if not got.is_floating_point() and want.is_floating_point():
+            return Verdict(False, f"{name} has dtype {got.dtype}, expected a floating-point tensor")
+    if all(close(g, w, op) for g, w in zip(outputs, expected)):
+        return Verdict(True, "correct")
+    for key, variant in variants.items():
+        if len(variant) == len(outputs) and all(close(g, v, op) for g, v in zip(outputs, variant)):
+            return Verdict(False, messages[key])
+    for got, want, name in zip(outputs, expected, output_names):
+        if close(got, want, op):
+            continue
+        if torch.isnan(got).any() and not torch.isnan(want).any():
+            return Verdict(False, f"{name} contains NaN where the expected values are finite")
+        g, w = got.double().flatten(), want.double().flatten()
+        if w.norm() > 0 and g.norm() > 0:
+            factor = float(g @ w / (w @ w))
+            if abs(factor - 1) > 1e-3 and close((w * factor).to(want.dtype), got.to(want.dtype), op):
+                return Verdict(False, f"{name} is off by a constant factor of {factor:.4g}")
+        diff = (g - w).abs()
+        return Verdict(False, f"{name} differs from the expected values (largest difference {diff.max().item():.3g})")
+    return Verdict(False, "the output does not match")

@@ -1,0 +1,158 @@
+"""Grading one submission: a pipeline of named steps, each decided in the grader's process.
+
+read the submission -> run its code in a worker -> grade every part on fresh inputs -> apply the late policy.
+The submitted file is only ever read.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import torch
+
+from .checks.registry import checks_for
+from .checks.spec import ChoiceCheck, PartCheck
+from .course import Assignment, Course
+from .coursekit.diagnose import diagnose
+from .notebook import GradedCell, answer_key, code_to_run, graded_cells, read_notebook
+from .release import write_support_files
+from .runner import Worker, WorkerFailure
+
+HIDDEN_CASES_PER_PART = 1  # draws of the hidden case set per part (each draw holds several shapes and edge cases)
+
+
+@dataclass
+class PartResult:
+    grade_id: str
+    score: float | None  # None: left to manual grading
+    max_score: float
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    notebook: str
+    parts: list[PartResult]
+    status: str = "graded"
+    notes: list[str] = field(default_factory=list)
+    late_multiplier: float = 1.0
+    submitted_at: dt.datetime | None = None
+
+    @property
+    def max_score(self) -> float:
+        return sum(p.max_score for p in self.parts)
+
+    @property
+    def raw_score(self) -> float:
+        return sum(p.score or 0.0 for p in self.parts)
+
+    @property
+    def score(self) -> float:
+        return round(self.raw_score * self.late_multiplier, 2)
+
+
+def student_seed(course: Course, assignment: str, student: str, part: str) -> int:
+    """The same seed for the same student, assignment and part: a regrade reproduces the score."""
+    digest = hashlib.sha256(f"{course.id}/{assignment}/{student}/{part}".encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+def grade_part(worker: Worker, check: PartCheck, seed: int, max_score: float) -> PartResult:
+    cases = check.cases(torch.Generator().manual_seed(seed), True)
+    passed, messages = 0, []
+    for case in cases:
+        data = check.evaluate(case)
+        try:
+            result = worker.call(check.target, check.kind, data.tensors, data.spec)
+        except WorkerFailure as err:
+            messages.append(f"{case.label}: {err}")
+            continue
+        if result.error is not None:
+            messages.append(f"{case.label}: {result.error}")
+            continue
+        verdict = diagnose(result.outputs, data.expected, data.variants, check.messages, check.op, check.outputs)
+        if verdict.passed:
+            passed += 1
+        else:
+            messages.append(f"{case.label}: {verdict.message}")
+    return PartResult(check.id, round(max_score * passed / len(cases), 2), max_score, messages)
+
+
+def grade_choice(worker: Worker, check: ChoiceCheck, cell: GradedCell) -> PartResult:
+    try:
+        value, error = worker.get(check.target)
+    except WorkerFailure as err:
+        value, error = None, str(err)
+    if error is not None:
+        return PartResult(check.id, 0.0, cell.points, [f"no answer: {error}"])
+    right = value == answer_key(cell)
+    return PartResult(check.id, cell.points if right else 0.0, cell.points, [] if right else [f"{value!r} is not the right answer"])
+
+
+def read_submission(path: Path) -> tuple[Any | None, str | None]:
+    """The notebook, or why it cannot be graded."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+        return nb, None
+    except Exception as err:  # any unreadable file is a status, never a crash of the batch
+        return None, f"the notebook could not be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+
+
+def read_timestamp(submission_dir: Path) -> dt.datetime | None:
+    """nbgrader's timestamp.txt next to the submitted notebooks, when present."""
+    stamp = submission_dir / "timestamp.txt"
+    if not stamp.is_file():
+        return None
+    from dateutil.parser import parse
+
+    when = parse(stamp.read_text().strip())
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def grade_notebook(course: Course, assignment: Assignment, source_path: Path, submission: Path, student: str) -> SubmissionResult:
+    source_cells = graded_cells(read_notebook(course.root / source_path))
+    checks = checks_for(assignment.id)
+    result = SubmissionResult(student, assignment.id, source_path.name,
+                              [PartResult(c.grade_id, 0.0, c.points) for c in source_cells])
+    nb, problem = read_submission(submission)
+    if nb is None:
+        result.status, result.notes = "unreadable", [problem]
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
+        write_support_files(Path(scratch), assignment, course)
+        with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch) as worker:
+            try:
+                worker.ensure()
+            except WorkerFailure as err:
+                result.notes.append(f"running the notebook failed: {err}")
+            result.notes += [f"cell {e['cell'] + 1} raised {e['error']}" for e in worker.cell_errors]
+            parts = []
+            for cell in source_cells:
+                check = checks.get(cell.grade_id)
+                if cell.cell_type == "markdown":
+                    parts.append(PartResult(cell.grade_id, None, cell.points, ["graded by hand"]))
+                elif isinstance(check, ChoiceCheck):
+                    parts.append(grade_choice(worker, check, cell))
+                elif isinstance(check, PartCheck):
+                    seed = student_seed(course, assignment.id, student, cell.grade_id)
+                    parts.append(grade_part(worker, check, seed, cell.points))
+                else:
+                    raise KeyError(f"no check is registered for grade cell {cell.grade_id!r} of {assignment.id}")
+            result.parts = parts
+
+    result.submitted_at = read_timestamp(submission.parent)
+    if result.submitted_at is not None:
+        result.late_multiplier = assignment.late_policy.multiplier(assignment.due, result.submitted_at)
+        if result.late_multiplier < 1:
+            result.notes.append(f"submitted late: {result.late_multiplier:.0%} of the score is kept")
+    return result

@@ -1,0 +1,106 @@
+"""The grader's side of a worker: start it, feed it the notebook's code, call graded parts with a timeout."""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .wire import WireError, receive, send
+
+MAX_OUTPUT = 64 << 20
+
+
+class WorkerFailure(Exception):
+    """The worker died, hung past its time limit, or answered with something malformed."""
+
+
+@dataclass
+class CallResult:
+    outputs: list[torch.Tensor] | None
+    error: str | None
+
+
+class Worker:
+    """One student's code in its own process; restarted (re-running the cells) after a failure."""
+
+    def __init__(self, cells: list[str], timeout_s: float, cwd: str | None = None) -> None:
+        self.cells, self.timeout_s, self.cwd = cells, timeout_s, cwd
+        self.proc: subprocess.Popen | None = None
+        self.cell_errors: list[dict[str, Any]] = []
+
+    def _start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        self.log = tempfile.TemporaryFile()
+        env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            cwd=self.cwd, env=env, start_new_session=True)
+        os.close(to_child_r), os.close(from_child_w)
+        self.write_fd, self.read_fd = to_child_w, from_child_r
+        header, _ = self._exchange({"op": "cells", "cells": self.cells}, timeout=self.timeout_s * max(1, len(self.cells)))
+        self.cell_errors = header["errors"]
+
+    def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
+                  timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        try:
+            send(self.write_fd, header, tensors)
+            ready, _, _ = select.select([self.read_fd], [], [], timeout or self.timeout_s)
+            if not ready:
+                self.stop()
+                raise WorkerFailure(f"timed out after {timeout or self.timeout_s:g} s")
+            return receive(self.read_fd, MAX_OUTPUT)
+        except (WireError, OSError, ValueError) as err:
+            code = self.stop()
+            raise WorkerFailure(f"the notebook's process stopped ({err}; exit code {code})") from None
+
+    def ensure(self) -> None:
+        if self.proc is None:
+            self._start()
+
+    def call(self, target: str, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> CallResult:
+        self.ensure()
+        header, out = self._exchange({"op": "call", "target": target, "kind": kind, "spec": spec}, tensors)
+        if not header["ok"]:
+            return CallResult(None, header["error"])
+        n = int(header["n"])
+        if set(out) != {f"out.{i}" for i in range(n)}:
+            raise WorkerFailure("the answer did not contain the expected tensors")
+        return CallResult([out[f"out.{i}"] for i in range(n)], None)
+
+    def get(self, name: str) -> tuple[Any, str | None]:
+        self.ensure()
+        header, _ = self._exchange({"op": "get", "target": name})
+        return (header["value"], None) if header["ok"] else (None, header["error"])
+
+    def stop(self) -> int | None:
+        """Kill the worker's whole process group and close the pipes."""
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait()
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.log.close()
+        self.proc = None
+        return code
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

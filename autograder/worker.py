@@ -1,0 +1,63 @@
+"""The process that runs a student's notebook code and answers the grader's calls.
+
+It executes the notebook's code cells with IPython, then serves requests on its pipes: call a graded
+function or class on tensors, or read a plain answer variable. Scores are never decided here.
+Usage (started by the grader): python -m autograder.worker READ_FD WRITE_FD
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .coursekit.protocol import PartError, invoke
+from .trusted import TRUSTED
+from .wire import receive, send
+
+MAX_INPUT = 256 << 20
+
+
+def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
+    errors = []
+    for i, source in enumerate(cells):
+        result = shell.run_cell(source, store_history=False, silent=False)
+        err = result.error_in_exec or result.error_before_exec
+        if err is not None:
+            errors.append({"cell": i, "error": f"{type(err).__name__}: {err}"})
+    return errors
+
+
+def serve(read_fd: int, write_fd: int) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance(colors="nocolor")
+    header, _ = receive(read_fd, MAX_INPUT)
+    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"])})
+    while True:
+        header, tensors = receive(read_fd, MAX_INPUT)
+        if header["op"] == "exit":
+            return
+        target = shell.user_ns.get(header["target"])
+        if target is None:
+            send(write_fd, {"ok": False, "error": f"{header['target']} is not defined"})
+        elif header["op"] == "get":
+            value = target
+            plain = type(value) in (str, int, float, bool)
+            send(write_fd, {"ok": plain, "value": value if plain else None,
+                            "error": None if plain else f"{header['target']} is a {type(value).__name__}"})
+        else:
+            substitutes = {name: TRUSTED[key] for name, key in header["spec"].get("substitute", {}).items()}
+            saved = {name: shell.user_ns.get(name) for name in substitutes}
+            shell.user_ns.update(substitutes)
+            try:
+                outputs = invoke(target, header["kind"], tensors, header["spec"])
+                send(write_fd, {"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
+            except PartError as err:
+                send(write_fd, {"ok": False, "error": str(err)})
+            finally:
+                shell.user_ns.update(saved)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
