@@ -1,35 +1,77 @@
-"""`autograder demo`: validate course.yml, print the outline and a few outputs of the reference implementation."""
+"""`autograder demo` (`make demo`): the instructor's whole job on the shipped course, in demo-out/.
+
+validate -> release -> example submissions (complete, a typical bug, late, untouched) -> grade -> report.
+"""
 from __future__ import annotations
 
-import torch
+import datetime as dt
+import shutil
+from pathlib import Path
 
-from reference_impl.attention import scaled_dot_product_attention
-from reference_impl.data.text import pydoc_text
-from reference_impl.masks import causal_mask
-from reference_impl.positions import sinusoidal_encoding
-from reference_impl.tokenization import BPETokenizer
-
-from .course import Course
+from .batch import grade_batch, summary
+from .course import Course, load_course
 from .outline import render_outline
+from .release import release
+from .validate import validate
+
+EXAMPLES = {
+    "ada": ("the source solution, on time", None, 0),
+    "ben": ("a typical bug: attention scores not divided by sqrt(d_k)",
+            ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "scores = q @ k.transpose(-2, -1)"), 0),
+    "cy": ("the source solution, two days late", None, 2),
+    "dee": ("the untouched release notebook", "release", 0),
+}
 
 
-def reference_samples() -> str:
-    """A handful of reference outputs a newcomer can eyeball: attention weights, PE values, BPE merges."""
-    torch.manual_seed(0)
-    q = k = v = torch.randn(1, 4, 8)
-    _, weights = scaled_dot_product_attention(q, k, v, causal_mask(4))
-    pe = sinusoidal_encoding(4, 6)
-    tok = BPETokenizer.train(pydoc_text(), 256 + 12)
-    merges = [tok.vocab[256 + i].decode("utf-8", "replace") for i in range(12)]
-    sample = "def attention(q, k, v):"
-    lines = ["causal self-attention weights for 4 random tokens (row i attends to tokens <= i):"]
-    lines += ["  " + "  ".join(f"{w:.3f}" for w in row) for row in weights[0].tolist()]
-    lines += ["sinusoidal position encoding, positions 0-3, d_model = 6:"]
-    lines += ["  " + "  ".join(f"{x:+.3f}" for x in row) for row in pe.tolist()]
-    lines += [f"first 12 BPE merges learned on Python's documentation: {merges}",
-              f"{sample!r} -> {len(tok.encode(sample))} tokens (from {len(sample.encode())} bytes)"]
-    return "\n".join(lines)
+def make_examples(course: Course, folder: Path) -> None:
+    """submitted/<student>/<assignment>/ in nbgrader's layout, with nbgrader's timestamp.txt."""
+    import nbformat
+
+    for assignment in course.active:
+        for student, (_, edit, days_late) in EXAMPLES.items():
+            target = folder / student / assignment.id
+            target.mkdir(parents=True, exist_ok=True)
+            for source in assignment.notebooks:
+                origin = course.root / ("release" if edit == "release" else "") / (
+                    Path(assignment.id) / source.name if edit == "release" else source)
+                nb = nbformat.read(str(origin), as_version=4)
+                if isinstance(edit, tuple):
+                    for cell in nb.cells:
+                        cell.source = cell.source.replace(*edit)
+                nbformat.write(nb, str(target / source.name))
+            when = assignment.due - dt.timedelta(days=1) + dt.timedelta(days=days_late + (1 if days_late else 0))
+            (target / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
 
-def run_demo(course: Course) -> str:
-    return f"course.yml is valid.\n\n{render_outline(course)}\n\n{reference_samples()}"
+def run_demo(course: Course) -> int:
+    work = course.root / "demo-out"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    shutil.copytree(course.root / "assignments", work / "assignments")
+    shutil.copy(course.root / "course.yml", work / "course.yml")
+    demo = load_course(work / "course.yml")
+    print(render_outline(demo), "\n")
+
+    problems = validate(demo)
+    print("1. validate: " + ("course and notebooks are valid" if not problems else "\n   ".join(problems)))
+    if problems:
+        return 1
+    for assignment in demo.active:
+        print(f"2. release: {release(demo, assignment).relative_to(course.root)} (solutions, hidden tests and keys removed)")
+    make_examples(demo, work / "submitted")
+    print("3. example submissions in demo-out/submitted/:")
+    for student, (what, _, _) in EXAMPLES.items():
+        print(f"   {student:<4} {what}")
+    for assignment in demo.active:
+        print(f"4. grade {assignment.id} (2 jobs):")
+        results = grade_batch(demo, assignment, work / "submitted", jobs=2, progress=False)
+        print(summary(results))
+        for r in results:
+            failing = [f"{p.grade_id}: {p.messages[0]}" for p in r.parts if p.score is not None and p.score < p.max_score]
+            if failing and r.student == "ben":
+                print(f"   {r.student}'s feedback says: {failing[0]}")
+    print(f"\ngrades:    {(work / 'grades.csv').relative_to(course.root)}")
+    print(f"feedback:  {(work / 'feedback').relative_to(course.root)}/<student>/<assignment>/<notebook>.html")
+    print(f"gradebook: {demo.db_url} (open formgrader with nbgrader to grade the free-text answers)")
+    return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -59,9 +60,26 @@ class SubmissionResult:
         return round(self.raw_score * self.late_multiplier, 2)
 
 
+SECRET_FILE = ".grading-secret"
+
+
+def course_secret(course: Course) -> str:
+    """A random key kept next to the gradebook and never released. The kit is open source, so seeds made from
+    public names alone would let a student recompute their hidden inputs; with the key they cannot."""
+    path = course.root / SECRET_FILE
+    if not path.exists():
+        try:
+            with path.open("x") as f:  # two graders starting at once: only one writes the key
+                f.write(secrets.token_hex(32))
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
 def student_seed(course: Course, assignment: str, student: str, part: str) -> int:
     """The same seed for the same student, assignment and part: a regrade reproduces the score."""
-    digest = hashlib.sha256(f"{course.id}/{assignment}/{student}/{part}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{course_secret(course)}/{course.id}/{assignment}/{student}/{part}".encode()).hexdigest()
     return int(digest[:12], 16)
 
 
@@ -118,7 +136,10 @@ def read_timestamp(submission_dir: Path) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def grade_notebook(course: Course, assignment: Assignment, source_path: Path, submission: Path, student: str) -> SubmissionResult:
+def grade_notebook(course: Course, assignment: Assignment, source_path: Path, submission: Path, student: str,
+                   support: Path | None = None) -> SubmissionResult:
+    """Grade one submitted notebook. `support` is a folder of release support files (coursekit, fixtures)
+    prepared once per batch; each submission runs in its own copy of it."""
     source_cells = graded_cells(read_notebook(course.root / source_path))
     checks = checks_for(assignment.id)
     result = SubmissionResult(student, assignment.id, source_path.name,
@@ -129,7 +150,10 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
         return result
 
     with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
-        write_support_files(Path(scratch), assignment, course)
+        if support is None:
+            write_support_files(Path(scratch), assignment, course)
+        else:
+            shutil.copytree(support, scratch, dirs_exist_ok=True)
         with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch) as worker:
             try:
                 worker.ensure()

@@ -126,8 +126,17 @@ def test_cli_reports_errors_and_prints_the_outline(tmp_path: Path) -> None:
     assert "a2-attention" in run.stdout and "total" in run.stdout and "260" in run.stdout
 
 
-def test_demo_prints_reference_outputs() -> None:
-    run = subprocess.run([sys.executable, "-m", "autograder.cli", "demo"], capture_output=True, text=True, cwd=ROOT)
+def test_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
+    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(tmp_path / "course.yml"), "demo"],
+                         capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "course.yml is valid" in run.stdout and "BPE merges" in run.stdout
-    assert "1.000  0.000  0.000  0.000" in run.stdout, "the first query of causal attention sees only itself"
+    out = run.stdout
+    assert "1. validate: course and notebooks are valid" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.endswith(("graded", "(late x0.8)"))}
+    assert "28 / 30" in rows["ada"] and "0 / 30" in rows["dee"] and "late x0.8" in rows["cy"]
+    assert "not divided by sqrt(d_k)" in out
+    assert (tmp_path / "demo-out" / "grades.csv").is_file()

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from .diagnose import diagnose
 from .fixtures import read_fixture
@@ -12,13 +15,19 @@ from .protocol import PartError, invoke
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def run_visible(name: str, target: Any, folder: Path = FIXTURES) -> list[str]:
-    """Problems found on the visible cases of part `name` (empty when all pass)."""
+Caller = Callable[[str, dict[str, torch.Tensor], dict[str, Any]], list[torch.Tensor]]
+
+
+def run_visible(name: str, call: Caller, folder: Path = FIXTURES) -> list[str]:
+    """Problems found on the visible cases of part `name` (empty when all pass).
+
+    `call(kind, tensors, spec)` runs the student's part; it raises PartError for an error in their code.
+    """
     meta, cases = read_fixture(folder, name)
     problems = []
     for i, case in enumerate(cases):
         try:
-            outputs = invoke(target, meta["kind"], case.tensors, case.spec)
+            outputs = call(meta["kind"], case.tensors, case.spec)
         except PartError as err:
             problems.append(f"case {i + 1} ({case.spec['label']}): your code raised {err}")
             continue
@@ -30,7 +39,7 @@ def run_visible(name: str, target: Any, folder: Path = FIXTURES) -> list[str]:
 
 def check(name: str, target: Any) -> None:
     """Run the visible checks of one part; raise AssertionError with every problem found."""
-    problems = run_visible(name, target)
+    problems = run_visible(name, lambda kind, tensors, spec: invoke(target, kind, tensors, spec))
     if problems:
         raise AssertionError(f"{name}: " + "; ".join(problems))
     print(f"✓ {name}: all visible checks pass")

@@ -1,0 +1,106 @@
+"""`autograder grade`: every submission of an assignment, several at once, recorded and reported.
+
+Steps per batch: find submissions -> grade each (jobs in parallel) -> record in the gradebook ->
+write feedback -> write grades.csv -> print the summary. One broken submission never stops the batch.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .course import Assignment, Course
+from .feedback import write_feedback
+from .gradebook import record
+from .grading import PartResult, SubmissionResult, grade_notebook
+from .notebook import graded_cells, read_notebook
+from .release import run_nbgrader, write_support_files
+
+
+def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Path, Path]]:
+    """(student, source notebook, submitted path) for every student folder that has this assignment."""
+    out = []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (student_dir / assignment.id).is_dir():
+            out += [(student_dir.name, nb, student_dir / assignment.id / nb.name) for nb in assignment.notebooks]
+    return out
+
+
+def missing(course: Course, assignment: Assignment, source: Path, student: str) -> SubmissionResult:
+    parts = [PartResult(c.grade_id, 0.0, c.points) for c in graded_cells(read_notebook(course.root / source))]
+    return SubmissionResult(student, assignment.id, source.name, parts, status="missing",
+                            notes=[f"{source.name} was not found in the submission"])
+
+
+def grade_one(course: Course, assignment: Assignment, support: Path, student: str, source: Path,
+              path: Path) -> SubmissionResult:
+    if not path.is_file():
+        return missing(course, assignment, source, student)
+    try:
+        return grade_notebook(course, assignment, source, path, student, support)
+    except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
+        result = missing(course, assignment, source, student)
+        result.status, result.notes = "error", [f"grading failed: {type(err).__name__}: {err}"]
+        return result
+
+
+def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
+    """The gradebook must know the assignment's grade cells; nbgrader registers them when it generates a release."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, course_id=course.id) as gb:
+        try:
+            gb.find_assignment(assignment.id)
+            return
+        except MissingEntry:
+            pass
+    result = run_nbgrader(course, "generate_assignment", assignment.id, "--force")
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader could not register {assignment.id}:\n{result.stderr}")
+
+
+def write_csv(path: Path, results: list[SubmissionResult]) -> None:
+    part_ids = list(dict.fromkeys(p.grade_id for r in results for p in r.parts))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "late_multiplier", *part_ids])
+        for r in results:
+            scores = {p.grade_id: "" if p.score is None else f"{p.score:g}" for p in r.parts}
+            w.writerow([r.student, r.assignment, r.notebook, f"{r.score:g}", f"{r.max_score:g}", r.status,
+                        f"{r.late_multiplier:g}", *(scores.get(i, "") for i in part_ids)])
+
+
+def summary(results: list[SubmissionResult]) -> str:
+    lines = [f"{'student':<20} {'notebook':<22} {'score':>12}  {'by hand':>7}  status"]
+    for r in results:
+        manual = sum(p.max_score for p in r.parts if p.score is None)
+        lines.append(f"{r.student:<20} {r.notebook:<22} {r.score:>6g} / {r.max_score:<4g}  {manual:>7g}  {r.status}"
+                     + ("" if r.late_multiplier == 1 else f" (late x{r.late_multiplier:g})"))
+    return "\n".join(lines)
+
+
+def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
+                progress: bool = True) -> list[SubmissionResult]:
+    ensure_in_gradebook(course, assignment)
+    todo = find_submissions(submissions, assignment)
+    results: list[SubmissionResult] = []
+    with tempfile.TemporaryDirectory(prefix="support-") as support, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        write_support_files(Path(support), assignment, course)
+        futures = [pool.submit(grade_one, course, assignment, Path(support), *item) for item in todo]
+        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
+            results.append(future.result())
+    results.sort(key=lambda r: (r.student, r.notebook))
+    for r in results:
+        record(course, r)
+        write_feedback(course.root / "feedback", r)
+        copy = course.root / "autograded" / r.student / r.assignment / r.notebook
+        source = submissions / r.student / r.assignment / r.notebook
+        if source.is_file() and r.status == "graded":
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy)  # formgrader shows this copy; the submission itself stays untouched
+    write_csv(course.root / "grades.csv", results)
+    return results

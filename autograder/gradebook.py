@@ -1,0 +1,33 @@
+"""Recording results in nbgrader's gradebook, so formgrader, feedback and exports see them."""
+from __future__ import annotations
+
+import warnings
+
+from nbgrader.api import Gradebook
+from sqlalchemy.exc import SAWarning
+
+from .course import Course
+from .grading import SubmissionResult
+
+
+def record(course: Course, result: SubmissionResult) -> None:
+    """Write one notebook's scores: auto_score per autograded part; prose answers wait for formgrader."""
+    notebook = result.notebook.removesuffix(".ipynb")
+    with warnings.catch_warnings(), Gradebook(course.db_url, course_id=course.id) as gb:
+        warnings.simplefilter("ignore", SAWarning)  # raised inside nbgrader's own submission bookkeeping
+        gb.update_or_create_student(result.student)
+        kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
+        gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+        for part in result.parts:
+            grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
+            grade.auto_score = part.score
+            grade.needs_manual_grade = part.score is None
+        nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+        nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
+        gb.db.commit()
+
+
+def gradebook_scores(course: Course, assignment: str) -> dict[str, float]:
+    """student -> total score of the assignment, as the gradebook has it."""
+    with Gradebook(course.db_url, course_id=course.id) as gb:
+        return {s.student.id: s.score for s in gb.find_assignment(assignment).submissions}

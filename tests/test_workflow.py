@@ -1,0 +1,227 @@
+"""The instructor's workflow through the `autograder` command on real nbgrader: release, grade a mixed batch,
+regrade, export; and the release scanned for anything that must stay hidden."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "a2-attention"
+NOTEBOOK = "attention.ipynb"
+NO_SCALING = ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "scores = q @ k.transpose(-2, -1)")
+
+
+def autograder(course: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(course / "course.yml"), *args],
+                          capture_output=True, text=True, cwd=course)
+
+
+def submit(course: Path, student: str, content: bytes | None) -> None:
+    folder = course / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    if content is not None:
+        (folder / NOTEBOOK).write_bytes(content)
+
+
+def with_edit(path: Path, old: str, new: str) -> bytes:
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace(old, new)
+    return nbformat.writes(nb).encode()
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(ROOT / "assignments", root / "assignments")
+    shutil.copy(ROOT / "course.yml", root / "course.yml")
+    run = autograder(root, "release")
+    assert run.returncode == 0, run.stderr
+    source = root / "assignments" / ASSIGNMENT / NOTEBOOK
+    submit(root, "ada", source.read_bytes())
+    submit(root, "ben", with_edit(source, *NO_SCALING))
+    submit(root, "dee", (root / "release" / ASSIGNMENT / NOTEBOOK).read_bytes())
+    submit(root, "eve", b'{"cells": [ this is not json')
+    submit(root, "fay", None)
+    submit(root, "gus", b"")
+    submit(root, "hal", b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded(course: Path) -> tuple[Path, dict[str, dict[str, str]], dict[str, str], str]:
+    before = digest(course / "submitted")
+    run = autograder(course, "grade", ASSIGNMENT, "--jobs", "2")
+    assert run.returncode == 0, run.stderr
+    rows = {r["student"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    return course, rows, before, run.stdout
+
+
+def test_batch_grades_every_kind_of_submission(graded: tuple) -> None:
+    course, rows, _, stdout = graded
+    assert set(rows) == {"ada", "ben", "dee", "eve", "fay", "gus", "hal"}
+    assert (rows["ada"]["score"], rows["ada"]["status"]) == ("28", "graded")
+    assert rows["ada"]["positions-answer"] == "", "the free-text answer waits for manual grading"
+    assert float(rows["ben"]["score"]) < 28 and rows["ben"]["multi-head-attention"] == "6"
+    assert rows["dee"]["score"] == "0"
+    for student in ("eve", "gus", "hal"):
+        assert (rows[student]["status"], rows[student]["score"]) == ("unreadable", "0"), student
+    assert rows["fay"]["status"] == "missing"
+    assert "ada" in stdout and "unreadable" in stdout
+
+
+def test_scores_are_in_nbgrader_gradebook(graded: tuple) -> None:
+    from autograder.course import load_course
+    from autograder.gradebook import gradebook_scores
+
+    course, rows, _, _ = graded
+    scores = gradebook_scores(load_course(course / "course.yml"), ASSIGNMENT)
+    for student in ("ada", "ben", "dee"):
+        assert scores[student] == pytest.approx(float(rows[student]["score"]))
+
+
+def test_feedback_explains_without_leaking(graded: tuple) -> None:
+    course, _, _, _ = graded
+    html = (course / "feedback" / "ben" / ASSIGNMENT / "attention.html").read_text()
+    assert "not divided by sqrt(d_k)" in html
+    source = (course / "assignments" / ASSIGNMENT / NOTEBOOK).read_text()
+    for secret in ("BEGIN HIDDEN", "ANSWER", "masked_fill(~mask.any"):
+        assert secret in source and secret not in html
+    eve = (course / "feedback" / "eve" / ASSIGNMENT / "attention.html").read_text()
+    assert "could not be read" in eve
+
+
+def test_submissions_are_untouched_and_a_second_run_changes_nothing(graded: tuple) -> None:
+    course, _, before, _ = graded
+    assert digest(course / "submitted") == before
+    first_csv = (course / "grades.csv").read_bytes()
+    run = autograder(course, "grade", ASSIGNMENT)
+    assert run.returncode == 0, run.stderr
+    assert (course / "grades.csv").read_bytes() == first_csv
+    assert digest(course / "submitted") == before
+
+
+def test_exports(graded: tuple) -> None:
+    course, rows, _, _ = graded
+    assert autograder(course, "export", "--format", "csv").returncode == 0
+    exported = {r["student"]: r for r in csv.DictReader((course / "gradebook_export.csv").open())}
+    assert float(exported["ada"]["score"]) == 28 and exported["ada"]["needs_manual_grade"] == "True"
+    assert autograder(course, "export", "--format", "gradescope").returncode == 0
+    results = json.loads((course / "gradescope" / ASSIGNMENT / "ben" / "results.json").read_text())
+    assert results["score"] == pytest.approx(float(rows["ben"]["score"]))
+    assert {t["name"] for t in results["tests"]} >= {"scaled-dot-product-attention", "multi-head-attention"}
+
+
+def test_validate_accepts_the_course_and_reports_broken_markup(course: Path, tmp_path: Path) -> None:
+    run = autograder(course, "validate")
+    assert run.returncode == 0, run.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(course / "assignments", broken / "assignments")
+    shutil.copy(course / "course.yml", broken / "course.yml")
+    path = broken / "assignments" / ASSIGNMENT / NOTEBOOK
+    nb = nbformat.read(str(path), as_version=4)
+    graded_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    graded_cells[0].metadata["nbgrader"]["points"] = 5  # points no longer add up
+    graded_cells[1].metadata["nbgrader"]["grade_id"] = "no-such-check"
+    nbformat.write(nb, str(path))
+    run = autograder(broken, "validate")
+    assert run.returncode == 1
+    assert "grade cells add up to 31 points" in run.stderr
+    assert re.search(r"cell \d+ \(no-such-check\): no check is registered", run.stderr)
+
+
+def test_command_line_check_gives_the_notebooks_own_messages(course: Path, tmp_path: Path) -> None:
+    buggy = tmp_path / NOTEBOOK
+    buggy.write_bytes(with_edit(course / "assignments" / ASSIGNMENT / NOTEBOOK, *NO_SCALING))
+    run = autograder(course, "check", str(buggy))
+    assert run.returncode == 1
+    line = next(l for l in run.stdout.splitlines() if "scaled-dot-product-attention" in l)
+    # the same check inside the notebook: the release's coursekit on the same buggy function
+    sys.path.insert(0, str(course / "release" / ASSIGNMENT))
+    try:
+        import coursekit
+
+        namespace: dict = {}
+        exec("import math, torch\n" + [c.source for c in nbformat.read(str(buggy), as_version=4).cells
+                                      if "def scaled_dot_product_attention" in c.source][0], namespace)
+        with pytest.raises(AssertionError) as info:
+            coursekit.check("scaled-dot-product-attention", namespace["scaled_dot_product_attention"])
+    finally:
+        sys.path.remove(str(course / "release" / ASSIGNMENT))
+        sys.modules.pop("coursekit", None)
+    assert line == "✗ " + str(info.value)
+    assert "✓ multi-head-attention" in run.stdout
+
+
+def release_lines(folder: Path) -> set[str]:
+    """Every stripped line of the release's text: cell sources of notebooks, lines of other files."""
+    lines: set[str] = set()
+    for path in (p for p in folder.rglob("*") if p.is_file() and p.suffix != ".safetensors"):
+        if path.suffix == ".ipynb":
+            texts = [c.source for c in nbformat.read(str(path), as_version=4).cells]
+        else:
+            texts = [path.read_text(errors="ignore")]
+        lines |= {l.strip() for t in texts for l in t.splitlines()}
+    return lines
+
+
+def test_release_contains_nothing_hidden(course: Path) -> None:
+    release = course / "release" / ASSIGNMENT
+    source = nbformat.read(str(course / "assignments" / ASSIGNMENT / NOTEBOOK), as_version=4)
+    secret_lines = []
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        for region in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", cell.source, re.S):
+            secret_lines += [l.strip() for l in region.splitlines() if len(l.strip()) > 12]
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            secret_lines += [l.strip() for l in cell.source.splitlines() if l.strip()]
+    assert len(secret_lines) > 20
+    lines = release_lines(release)
+    leaked = [l for l in secret_lines if l in lines]
+    assert not leaked, leaked
+    # no line of the reference, except skeleton lines the instructor shows on purpose outside solution regions
+    shown = {l.strip() for cell in source.cells
+             for l in re.sub(r"### BEGIN (SOLUTION|HIDDEN TESTS).*?### END \1", "", cell.source, flags=re.S).splitlines()}
+    reference_lines = {l.strip() for p in (ROOT / "reference_impl").rglob("*.py") for l in p.read_text().splitlines()
+                       if len(l.strip()) > 30 and not l.strip().startswith(("from ", "import ", "#", '"""'))}
+    assert not (reference_lines - shown) & lines
+    assert len(reference_lines & shown) < 10, "the skeleton shows only signatures and attribute lines"
+    assert not (release / ".grading-secret").exists()
+    secret = (course / ".grading-secret").read_text().strip()
+    assert not any(secret in p.read_bytes().decode(errors="ignore") for p in release.rglob("*") if p.is_file())
+
+
+def test_hidden_inputs_cannot_be_predicted_from_the_release(course: Path) -> None:
+    from safetensors.torch import load_file
+
+    from autograder.checks.attention_basics import SDPA
+    from autograder.course import load_course
+    from autograder.grading import student_seed
+
+    fixtures = load_file(str(course / "release" / ASSIGNMENT / "fixtures" / "scaled-dot-product-attention.safetensors"))
+    c = load_course(course / "course.yml")
+    seed = student_seed(c, ASSIGNMENT, "ada", SDPA.id)
+    hidden_q = SDPA.cases(torch.Generator().manual_seed(seed), True)[0].tensors["q"]
+    assert not any(t.shape == hidden_q.shape and torch.equal(t, hidden_q) for t in fixtures.values())
+    # the seed depends on the course's secret, which never leaves the instructor's folder
+    secret = course / ".grading-secret"
+    saved = secret.read_text()
+    secret.write_text("another course")
+    try:
+        assert student_seed(c, ASSIGNMENT, "ada", SDPA.id) != seed
+    finally:
+        secret.write_text(saved)
