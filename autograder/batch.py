@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .course import Assignment, Course
 from .feedback import write_feedback
 from .gradebook import record
-from .grading import PartResult, SubmissionResult, grade_notebook
+from .grading import PartResult, SubmissionResult, grade_notebook, grading_devices
 from .notebook import graded_cells, read_notebook
 from .release import run_nbgrader, write_support_files
 
@@ -85,6 +85,7 @@ def summary(results: list[SubmissionResult]) -> str:
 
 def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
                 progress: bool = True) -> list[SubmissionResult]:
+    grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
     ensure_in_gradebook(course, assignment)
     todo = find_submissions(submissions, assignment)
     results: list[SubmissionResult] = []

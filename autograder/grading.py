@@ -83,24 +83,39 @@ def student_seed(course: Course, assignment: str, student: str, part: str) -> in
     return int(digest[:12], 16)
 
 
-def grade_part(worker: Worker, check: PartCheck, seed: int, max_score: float) -> PartResult:
+def grading_devices(course: Course) -> list[str]:
+    """The CPU always; the GPU too when course.yml asks for it ('cuda', or 'auto' on a machine that has one)."""
+    if course.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("course.yml sets device: cuda, but this machine has no CUDA device; "
+                           "use device: auto to grade on the CPU here")
+    return ["cpu", "cuda"] if course.device != "cpu" and torch.cuda.is_available() else ["cpu"]
+
+
+def run_case(worker: Worker, check: PartCheck, data: Any, device: str) -> str | None:
+    """None when the student's answer on this case is right; otherwise what is wrong."""
+    try:
+        result = worker.call(check.target, check.kind, data.tensors, {**data.spec, "device": device})
+    except WorkerFailure as err:
+        return str(err)
+    if result.error is not None:
+        return result.error
+    verdict = diagnose(result.outputs, data.expected, data.variants, check.messages, check.op, check.outputs)
+    return None if verdict.passed else verdict.message
+
+
+def grade_part(worker: Worker, check: PartCheck, seed: int, max_score: float, devices: list[str]) -> PartResult:
+    """Partial credit: the fraction of hidden cases answered right (on every grading device)."""
     cases = check.cases(torch.Generator().manual_seed(seed), True)
     passed, messages = 0, []
     for case in cases:
         data = check.evaluate(case)
-        try:
-            result = worker.call(check.target, check.kind, data.tensors, data.spec)
-        except WorkerFailure as err:
-            messages.append(f"{case.label}: {err}")
-            continue
-        if result.error is not None:
-            messages.append(f"{case.label}: {result.error}")
-            continue
-        verdict = diagnose(result.outputs, data.expected, data.variants, check.messages, check.op, check.outputs)
-        if verdict.passed:
+        problems = {d: run_case(worker, check, data, d) for d in devices}
+        wrong = {d: p for d, p in problems.items() if p is not None}
+        if not wrong:
             passed += 1
         else:
-            messages.append(f"{case.label}: {verdict.message}")
+            device, problem = next(iter(wrong.items()))
+            messages.append(f"{case.label}: {problem}" + (" (on the GPU)" if device == "cuda" and len(wrong) < len(devices) else ""))
     return PartResult(check.id, round(max_score * passed / len(cases), 2), max_score, messages)
 
 
@@ -140,6 +155,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
                    support: Path | None = None) -> SubmissionResult:
     """Grade one submitted notebook. `support` is a folder of release support files (coursekit, fixtures)
     prepared once per batch; each submission runs in its own copy of it."""
+    devices = grading_devices(course)
     source_cells = graded_cells(read_notebook(course.root / source_path))
     checks = checks_for(assignment.id)
     result = SubmissionResult(student, assignment.id, source_path.name,
@@ -169,7 +185,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
                     parts.append(grade_choice(worker, check, cell))
                 elif isinstance(check, PartCheck):
                     seed = student_seed(course, assignment.id, student, cell.grade_id)
-                    parts.append(grade_part(worker, check, seed, cell.points))
+                    parts.append(grade_part(worker, check, seed, cell.points, devices))
                 else:
                     raise KeyError(f"no check is registered for grade cell {cell.grade_id!r} of {assignment.id}")
             result.parts = parts

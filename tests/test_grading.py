@@ -126,3 +126,39 @@ def test_submission_file_is_never_modified(tmp_path: Path) -> None:
     before = path.read_bytes()
     grade(path, "dave")
     assert path.read_bytes() == before
+
+
+def test_warnings_and_stderr_never_cost_points(tmp_path: Path, full_marks: SubmissionResult) -> None:
+    noisy = [("def scaled_dot_product_attention(q, k, v, mask=None):",
+              "import sys, warnings\n\ndef scaled_dot_product_attention(q, k, v, mask=None):\n"
+              "    warnings.warn('this is deprecated', UserWarning)\n    print('debug output', file=sys.stderr)"),
+             ("torch.manual_seed(0)", "torch.manual_seed(0)\nimport warnings; warnings.warn('setup warning', FutureWarning)")]
+    result = grade(submit(tmp_path, "noisy", noisy), "noisy")
+    assert by_part(result) == by_part(full_marks)
+
+
+def test_cuda_requested_without_a_gpu_is_refused_clearly() -> None:
+    import dataclasses
+
+    import torch
+
+    from autograder.grading import grading_devices
+
+    assert grading_devices(COURSE) == (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device: cuda, but this machine has no CUDA device"):
+            grading_devices(dataclasses.replace(COURSE, device="cuda"))
+
+
+@pytest.mark.gpu
+def test_source_earns_full_marks_on_the_gpu_and_a_cpu_only_bug_is_caught(tmp_path: Path, full_marks: SubmissionResult) -> None:
+    import dataclasses
+
+    course = dataclasses.replace(COURSE, device="cuda")
+    path = submit(tmp_path, "gpu", [])
+    result = grade_notebook(course, ASSIGNMENT, SOURCE, path, "gpu")
+    assert by_part(result) == by_part(full_marks)
+    # a tensor moved to the CPU inside the computation: right on the CPU, wrong on the GPU
+    bug = [("weights = scores.softmax(dim=-1)", "weights = scores.cpu().softmax(dim=-1)")]
+    result = grade_notebook(course, ASSIGNMENT, SOURCE, submit(tmp_path, "cpu-only", bug), "cpu-only")
+    assert by_part(result)["scaled-dot-product-attention"][0] < 8

@@ -89,9 +89,17 @@ def test_scores_are_in_nbgrader_gradebook(graded: tuple) -> None:
     from autograder.gradebook import gradebook_scores
 
     course, rows, _, _ = graded
-    scores = gradebook_scores(load_course(course / "course.yml"), ASSIGNMENT)
+    c = load_course(course / "course.yml")
+    scores = gradebook_scores(c, ASSIGNMENT)
     for student in ("ada", "ben", "dee"):
         assert scores[student] == pytest.approx(float(rows[student]["score"]))
+    from nbgrader.api import Gradebook
+
+    with Gradebook(c.db_url, course_id=c.id) as gb:  # what formgrader reads
+        free_text = gb.find_grade("positions-answer", "attention", ASSIGNMENT, "ada")
+        assert free_text.needs_manual_grade and free_text.auto_score is None
+        assert not gb.find_grade("scaled-dot-product-attention", "attention", ASSIGNMENT, "ada").needs_manual_grade
+    assert (course / "autograded" / "ada" / ASSIGNMENT / NOTEBOOK).is_file(), "formgrader shows the autograded copy"
 
 
 def test_feedback_explains_without_leaking(graded: tuple) -> None:

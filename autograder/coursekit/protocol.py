@@ -4,6 +4,7 @@ A case is a set of named tensors plus JSON options:
 - a function target is called as target(*args, **options);
 - a module target is built as target(**init), given the tensors named "state.*" with load_state_dict,
   put in eval mode, then called as module(*args, **options).
+With spec["device"] = "cuda", inputs and module move to the GPU first; outputs come back to the CPU.
 Outputs must be plain torch.Tensor objects (a tuple of them for several outputs).
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ class PartError(Exception):
 
 
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
+    device = torch.device(spec.get("device", "cpu"))
+    tensors = {k: v.to(device) for k, v in tensors.items()}
     args = [tensors[name] if name is not None else None for name in spec.get("args", [])]
     # same values, other strides: code that assumes contiguous memory (view after transpose) shows up here
     strided = set(spec.get("noncontiguous", []))
@@ -30,7 +33,7 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
             module = target(**spec.get("init", {}))
             state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
             module.load_state_dict(state, strict=True)
-            module.eval()
+            module.to(device).eval()
             with torch.no_grad():
                 out = module(*args, **options)
         else:
@@ -42,4 +45,6 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:
             raise PartError(f"output {i} is a {type(o).__name__}, expected a torch.Tensor")
-    return outputs
+        if o.device != device:
+            raise PartError(f"output {i} is on {o.device}, but the inputs were on {device}")
+    return [o.cpu() for o in outputs]
