@@ -1,0 +1,91 @@
+"""Seconds per submission: our grader against stock `nbgrader autograde`, same notebooks, one run.
+
+Both grade the same N submissions of the attention assignment (a mix of correct and buggy ones), each
+folder holding what a student submits (notebook, coursekit/, fixtures/). nbgrader executes every cell
+in a Jupyter kernel, one submission at a time, and so runs only the notebook's visible checks; ours runs
+the notebook's code once per submission and grades every part on hidden cases drawn per student.
+
+    python benchmarks/grade_throughput.py [--submissions 8] [--jobs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.batch import grade_batch
+from autograder.checks.registry import checks_for
+from autograder.checks.spec import PartCheck
+from autograder.course import load_course
+from autograder.release import nbgrader_args, release
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "a2-attention"
+BUGS = [None, ("/ math.sqrt(q.size(-1))", ""), ("softmax(dim=-1)", "softmax(dim=-2)"),
+        ("F.layer_norm(x + sublayer_output,", "F.layer_norm(sublayer_output,")]
+
+
+def make_course(folder: Path, n: int) -> Path:
+    shutil.copytree(ROOT / "assignments", folder / "assignments")
+    shutil.copy(ROOT / "course.yml", folder / "course.yml")
+    course = load_course(folder / "course.yml")
+    released = release(course, course.assignment(ASSIGNMENT))
+    source = folder / "assignments" / ASSIGNMENT / "attention.ipynb"
+    for i in range(n):
+        target = folder / "submitted" / f"student{i:03d}" / ASSIGNMENT
+        shutil.copytree(released, target)  # coursekit/ and fixtures/ come along, as in a real submission
+        nb = nbformat.read(str(source), as_version=4)
+        bug = BUGS[i % len(BUGS)]
+        if bug:
+            for cell in nb.cells:
+                cell.source = cell.source.replace(*bug)
+        nbformat.write(nb, str(target / "attention.ipynb"))
+    return folder / "course.yml"
+
+
+def time_nbgrader(course_file: Path) -> float:
+    course = load_course(course_file)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force", *nbgrader_args(course)],
+                         capture_output=True, text=True, env=env, cwd=course.root)
+    elapsed = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise RuntimeError(run.stdout[-2000:] + run.stderr[-2000:])
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    n = args.submissions
+    checks = checks_for(ASSIGNMENT)
+    import torch
+    hidden = sum(len(c.cases(torch.Generator().manual_seed(0), True)) for c in checks.values() if isinstance(c, PartCheck))
+    visible = sum(len(c.cases(torch.Generator().manual_seed(0), False)) for c in checks.values() if isinstance(c, PartCheck))
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        stock = time_nbgrader(make_course(Path(a), n)) / n
+        course = load_course(make_course(Path(b), n))
+        timings = {}
+        for jobs in sorted({1, args.jobs}):
+            t0 = time.perf_counter()
+            grade_batch(course, course.assignment(ASSIGNMENT), course.root / "submitted", jobs=jobs, progress=False)
+            timings[jobs] = (time.perf_counter() - t0) / n
+    print(f"{n} submissions of {ASSIGNMENT}, {os.cpu_count()} cores")
+    print(f"stock nbgrader autograde       {stock:6.2f} s per submission   ({visible} visible cases, in the student's kernel)")
+    for jobs, t in timings.items():
+        print(f"autograder grade --jobs {jobs}       {t:6.2f} s per submission   ({hidden} hidden cases)   "
+              f"{stock / t:4.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
