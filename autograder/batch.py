@@ -23,6 +23,8 @@ from .release import run_nbgrader, write_support_files
 
 def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Path, Path]]:
     """(student, source notebook, submitted path) for every student folder that has this assignment."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no submissions folder {folder} (expected <student>/{assignment.id}/*.ipynb inside)")
     out = []
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         if (student_dir / assignment.id).is_dir():

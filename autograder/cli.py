@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         return check_notebook(course, args.notebook)
     if args.command == "grade":
         from .batch import grade_batch, summary
-        assignment = course.assignment(args.assignment)
-        results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs)
+        try:
+            assignment = course.assignment(args.assignment)
+            results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs)
+        except (KeyError, FileNotFoundError, RuntimeError) as err:
+            print(f"error: {err.args[0]}", file=sys.stderr)
+            return 2
         print(summary(results))
         print(f"\ngrades: {course.root / 'grades.csv'}   feedback: {course.root / 'feedback'}")
         return 0

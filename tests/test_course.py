@@ -63,6 +63,7 @@ def test_valid_file_loads_into_typed_objects(tmp_path: Path) -> None:
     assert a1.late_policy == LatePolicy(penalty_per_day=0.2, max_late_days=2)
     assert a2.due == dt.datetime(2027, 2, 1, 23, 59, tzinfo=dt.timezone.utc)  # a bare date means the day's end
     assert course.active == (a1,) and course.assignment("a2") is a2
+    assert course.db_url == f"sqlite:///{tmp_path}/gradebook.db", "a relative SQLite gradebook lives in the course folder"
     with pytest.raises(KeyError, match="known: a1, a2"):
         course.assignment("a3")
 
@@ -91,6 +92,11 @@ def test_mistakes_name_the_file_line_and_key(tmp_path: Path, old: str, new: str,
     with pytest.raises(CourseError, match=message) as info:
         load_course(path)
     assert str(info.value).startswith(f"{path}:{line}: "), str(info.value)
+
+
+def test_gradebook_url_is_taken_from_course_yml(tmp_path: Path) -> None:
+    course = load_course(write(tmp_path, VALID.replace("device: cpu", "device: cpu\ngradebook: postgresql://grader@db/course")))
+    assert course.db_url == "postgresql://grader@db/course"
 
 
 def test_empty_unreadable_and_non_mapping_files(tmp_path: Path) -> None:

@@ -123,6 +123,13 @@ def test_submissions_are_untouched_and_a_second_run_changes_nothing(graded: tupl
     assert digest(course / "submitted") == before
 
 
+def test_grade_reports_a_missing_folder_or_assignment(course: Path) -> None:
+    run = autograder(course, "grade", ASSIGNMENT, "--submissions", str(course / "nowhere"))
+    assert run.returncode == 2 and "no submissions folder" in run.stderr and "Traceback" not in run.stderr
+    run = autograder(course, "grade", "a0-nothing")
+    assert run.returncode == 2 and "no assignment 'a0-nothing'" in run.stderr
+
+
 def test_exports(graded: tuple) -> None:
     course, rows, _, _ = graded
     assert autograder(course, "export", "--format", "csv").returncode == 0
