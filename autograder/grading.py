@@ -174,7 +174,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
             try:
                 worker.ensure()
             except WorkerFailure as err:
-                result.notes.append(f"running the notebook failed: {err}")
+                result.notes.append(str(err))
             result.notes += [f"cell {e['cell'] + 1} raised {e['error']}" for e in worker.cell_errors]
             parts = []
             for cell in source_cells:

@@ -15,6 +15,7 @@ import torch
 from .wire import WireError, receive, send
 
 MAX_OUTPUT = 64 << 20
+NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-check timeouts
 
 
 class WorkerFailure(Exception):
@@ -34,6 +35,7 @@ class Worker:
         self.cells, self.timeout_s, self.cwd = cells, timeout_s, cwd
         self.proc: subprocess.Popen | None = None
         self.cell_errors: list[dict[str, Any]] = []
+        self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
 
     def _start(self) -> None:
         to_child_r, to_child_w = os.pipe()
@@ -46,7 +48,11 @@ class Worker:
             cwd=self.cwd, env=env, start_new_session=True)
         os.close(to_child_r), os.close(from_child_w)
         self.write_fd, self.read_fd = to_child_w, from_child_r
-        header, _ = self._exchange({"op": "cells", "cells": self.cells}, timeout=self.timeout_s * max(1, len(self.cells)))
+        try:
+            header, _ = self._exchange({"op": "cells", "cells": self.cells}, timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
+        except WorkerFailure as err:
+            self.broken = f"running the notebook's code failed: {err}"
+            raise WorkerFailure(self.broken) from None
         self.cell_errors = header["errors"]
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
@@ -63,6 +69,8 @@ class Worker:
             raise WorkerFailure(f"the notebook's process stopped ({err}; exit code {code})") from None
 
     def ensure(self) -> None:
+        if self.broken is not None:
+            raise WorkerFailure(self.broken)
         if self.proc is None:
             self._start()
 

@@ -162,3 +162,22 @@ def test_source_earns_full_marks_on_the_gpu_and_a_cpu_only_bug_is_caught(tmp_pat
     bug = [("weights = scores.softmax(dim=-1)", "weights = scores.cpu().softmax(dim=-1)")]
     result = grade_notebook(course, ASSIGNMENT, SOURCE, submit(tmp_path, "cpu-only", bug), "cpu-only")
     assert by_part(result)["scaled-dot-product-attention"][0] < 8
+
+
+@pytest.mark.parametrize("poison,words", [
+    ("while True:\n    pass", "timed out"),
+    ("import os\nos._exit(3)", "stopped"),
+])
+def test_a_notebook_that_hangs_or_dies_scores_zero_quickly(tmp_path: Path, poison: str, words: str) -> None:
+    import dataclasses
+    import time
+
+    from autograder.course import Limits
+
+    assignment = dataclasses.replace(ASSIGNMENT, limits=Limits(check_timeout_s=1.0))
+    path = submit(tmp_path, "stuck", [("torch.manual_seed(0)", "torch.manual_seed(0)\n" + poison)])
+    t0 = time.perf_counter()
+    result = grade_notebook(COURSE, assignment, SOURCE, path, "stuck")
+    assert time.perf_counter() - t0 < 20, "one bounded attempt, not one per part"
+    assert all(p.score in (0, None) for p in result.parts)
+    assert any(words in n for n in result.notes), result.notes
