@@ -38,12 +38,32 @@ def missing(course: Course, assignment: Assignment, source: Path, student: str) 
                             notes=[f"{source.name} was not found in the submission"])
 
 
+def locate(path: Path, source: Path, assignment: Assignment) -> tuple[Path | None, str | None]:
+    """The file to grade for `source`, or why there is none. A lone notebook under another name is accepted."""
+    folder = path.parent
+    if folder.is_symlink() or folder.parent.is_symlink():
+        return None, "the submission folder is a symbolic link; submit the files themselves"
+    if path.exists() or path.is_symlink():
+        return path, None
+    expected = {nb.name for nb in assignment.notebooks}
+    others = sorted(p for p in folder.glob("*.ipynb") if p.name not in expected)
+    if len(assignment.notebooks) == 1 and len(others) == 1:
+        return others[0], f"{source.name} was submitted as {others[0].name}"
+    listing = f" (found: {', '.join(p.name for p in others)})" if others else ""
+    return None, f"{source.name} was not found in the submission{listing}"
+
+
 def grade_one(course: Course, assignment: Assignment, support: Path, student: str, source: Path,
               path: Path) -> SubmissionResult:
-    if not path.is_file():
-        return missing(course, assignment, source, student)
+    found, note = locate(path, source, assignment)
+    if found is None:
+        result = missing(course, assignment, source, student)
+        result.notes = [note]
+        return result
     try:
-        return grade_notebook(course, assignment, source, path, student, support)
+        result = grade_notebook(course, assignment, source, found, student, support)
+        result.notes = ([note] if note else []) + result.notes
+        return result
     except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
         result = missing(course, assignment, source, student)
         result.status, result.notes = "error", [f"grading failed: {type(err).__name__}: {err}"]

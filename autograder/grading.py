@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import torch
 
 from .checks.registry import checks_for
 from .checks.spec import ChoiceCheck, PartCheck
 from .course import Assignment, Course
 from .coursekit.diagnose import diagnose
+from .intake import inspect
 from .notebook import GradedCell, answer_key, code_to_run, graded_cells, read_notebook
 from .release import write_support_files
 from .runner import Worker, WorkerFailure
@@ -130,16 +130,6 @@ def grade_choice(worker: Worker, check: ChoiceCheck, cell: GradedCell) -> PartRe
     return PartResult(check.id, cell.points if right else 0.0, cell.points, [] if right else [f"{value!r} is not the right answer"])
 
 
-def read_submission(path: Path) -> tuple[Any | None, str | None]:
-    """The notebook, or why it cannot be graded."""
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-        nbformat.validate(nb)
-        return nb, None
-    except Exception as err:  # any unreadable file is a status, never a crash of the batch
-        return None, f"the notebook could not be read ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-
-
 def read_timestamp(submission_dir: Path) -> dt.datetime | None:
     """nbgrader's timestamp.txt next to the submitted notebooks, when present."""
     stamp = submission_dir / "timestamp.txt"
@@ -160,10 +150,11 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
     checks = checks_for(assignment.id)
     result = SubmissionResult(student, assignment.id, source_path.name,
                               [PartResult(c.grade_id, 0.0, c.points) for c in source_cells])
-    nb, problem = read_submission(submission)
-    if nb is None:
-        result.status, result.notes = "unreadable", [problem]
+    intake = inspect(submission, read_notebook(course.root / source_path))
+    result.status, result.notes = intake.status, list(intake.notes)
+    if intake.nb is None:
         return result
+    nb = intake.nb
 
     with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
         if support is None:
@@ -175,7 +166,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
                 worker.ensure()
             except WorkerFailure as err:
                 result.notes.append(str(err))
-            result.notes += [f"cell {e['cell'] + 1} raised {e['error']}" for e in worker.cell_errors]
+            result.notes += [f"code cell {e['cell'] + 1} raised {e['error']}" for e in worker.cell_errors]
             parts = []
             for cell in source_cells:
                 check = checks.get(cell.grade_id)

@@ -13,7 +13,7 @@ from .checks.spec import ChoiceCheck, PartCheck
 from .course import Assignment, Course
 from .coursekit.protocol import PartError
 from .coursekit.selfcheck import run_visible
-from .grading import read_submission
+from .intake import inspect
 from .notebook import code_to_run, graded_cells, read_notebook
 from .release import write_support_files
 from .runner import Worker, WorkerFailure
@@ -29,10 +29,12 @@ def assignment_of(course: Course, notebook: Path) -> tuple[Assignment, Path]:
 
 def check_notebook(course: Course, notebook: Path) -> int:
     assignment, source = assignment_of(course, notebook)
-    nb, problem = read_submission(notebook)
-    if nb is None:
-        print(f"{notebook}: {problem}")
+    intake = inspect(notebook, read_notebook(course.root / source))
+    for note in intake.notes:
+        print(f"{notebook.name}: {note}")
+    if intake.nb is None:
         return 1
+    nb = intake.nb
     checks = checks_for(assignment.id)
     failures = 0
     with tempfile.TemporaryDirectory(prefix="check-") as scratch:
