@@ -19,6 +19,7 @@ from .gradebook import record
 from .grading import PartResult, SubmissionResult, grade_notebook, grading_devices
 from .notebook import graded_cells, read_notebook
 from .release import run_nbgrader, write_support_files
+from .runner import ForkServer
 
 
 def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Path, Path]]:
@@ -53,15 +54,15 @@ def locate(path: Path, source: Path, assignment: Assignment) -> tuple[Path | Non
     return None, f"{source.name} was not found in the submission{listing}"
 
 
-def grade_one(course: Course, assignment: Assignment, support: Path, student: str, source: Path,
-              path: Path) -> SubmissionResult:
+def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
+              path: Path, server: ForkServer | None = None) -> SubmissionResult:
     found, note = locate(path, source, assignment)
     if found is None:
         result = missing(course, assignment, source, student)
         result.notes = [note]
         return result
     try:
-        result = grade_notebook(course, assignment, source, found, student, support)
+        result = grade_notebook(course, assignment, source, found, student, support, server)
         result.notes = ([note] if note else []) + result.notes
         return result
     except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
@@ -111,9 +112,10 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     ensure_in_gradebook(course, assignment)
     todo = find_submissions(submissions, assignment)
     results: list[SubmissionResult] = []
-    with tempfile.TemporaryDirectory(prefix="support-") as support, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with tempfile.TemporaryDirectory(prefix="support-") as support, ForkServer() as server, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         write_support_files(Path(support), assignment, course)
-        futures = [pool.submit(grade_one, course, assignment, Path(support), *item) for item in todo]
+        futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
         for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
             results.append(future.result())
     results.sort(key=lambda r: (r.student, r.notebook))

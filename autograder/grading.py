@@ -23,7 +23,7 @@ from .coursekit.diagnose import diagnose
 from .intake import inspect
 from .notebook import GradedCell, answer_key, code_to_run, graded_cells, read_notebook
 from .release import write_support_files
-from .runner import Worker, WorkerFailure
+from .runner import ForkServer, Worker, WorkerFailure
 
 HIDDEN_CASES_PER_PART = 1  # draws of the hidden case set per part (each draw holds several shapes and edge cases)
 
@@ -142,9 +142,9 @@ def read_timestamp(submission_dir: Path) -> dt.datetime | None:
 
 
 def grade_notebook(course: Course, assignment: Assignment, source_path: Path, submission: Path, student: str,
-                   support: Path | None = None) -> SubmissionResult:
+                   support: Path | None = None, server: ForkServer | None = None) -> SubmissionResult:
     """Grade one submitted notebook. `support` is a folder of release support files (coursekit, fixtures)
-    prepared once per batch; each submission runs in its own copy of it."""
+    prepared once per batch; each submission runs in its own copy of it. `server` forks warm workers."""
     devices = grading_devices(course)
     source_cells = graded_cells(read_notebook(course.root / source_path))
     checks = checks_for(assignment.id)
@@ -161,7 +161,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
             write_support_files(Path(scratch), assignment, course)
         else:
             shutil.copytree(support, scratch, dirs_exist_ok=True)
-        with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch) as worker:
+        with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch, server=server) as worker:
             try:
                 worker.ensure()
             except WorkerFailure as err:

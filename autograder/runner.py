@@ -1,14 +1,17 @@
 """The grader's side of a worker: start it, feed it the notebook's code, call graded parts with a timeout."""
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -28,26 +31,80 @@ class CallResult:
     error: str | None
 
 
-class Worker:
-    """One student's code in its own process; restarted (re-running the cells) after a failure."""
+WORKER_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
-    def __init__(self, cells: list[str], timeout_s: float, cwd: str | None = None) -> None:
-        self.cells, self.timeout_s, self.cwd = cells, timeout_s, cwd
+
+class ForkServer:
+    """A warm process that forks one worker per submission (see autograder/forkserver.py)."""
+
+    def __init__(self, start_timeout_s: float = 60.0) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", str(theirs.fileno())],
+                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, **WORKER_ENV}, start_new_session=True)
+        theirs.close()
+        self.sock, self.lock = ours, threading.Lock()
+        self.sock.settimeout(start_timeout_s)
+        self.replies = self.sock.makefile("rb")
+        if not json.loads(self.replies.readline() or b"{}").get("ready"):
+            self.close()
+            raise RuntimeError("the worker fork server did not start")
+
+    def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int]:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            with self.lock:
+                socket.send_fds(self.sock, [json.dumps({"cwd": cwd}).encode()], [to_child_r, from_child_w, log.fileno()])
+                pid = json.loads(self.replies.readline())["pid"]
+        finally:
+            os.close(to_child_r), os.close(from_child_w)
+        return pid, to_child_w, from_child_r
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.replies.close()
+        self.sock.close()
+
+    def __enter__(self) -> "ForkServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Worker:
+    """One student's code in its own process; restarted (re-running the cells) after a failure.
+
+    With a ForkServer the process is a warm fork; without one it is a fresh interpreter.
+    """
+
+    def __init__(self, cells: list[str], timeout_s: float, cwd: str | None = None,
+                 server: ForkServer | None = None) -> None:
+        self.cells, self.timeout_s, self.cwd, self.server = cells, timeout_s, cwd or os.getcwd(), server
+        self.pid: int | None = None
         self.proc: subprocess.Popen | None = None
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
 
     def _start(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
         self.log = tempfile.TemporaryFile()
-        env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            cwd=self.cwd, env=env, start_new_session=True)
-        os.close(to_child_r), os.close(from_child_w)
-        self.write_fd, self.read_fd = to_child_w, from_child_r
+        if self.server is not None:
+            self.pid, self.write_fd, self.read_fd = self.server.fork(self.cwd, self.log)
+        else:
+            to_child_r, to_child_w = os.pipe()
+            from_child_r, from_child_w = os.pipe()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                cwd=self.cwd, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+            os.close(to_child_r), os.close(from_child_w)
+            self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
         try:
             header, _ = self._exchange({"op": "cells", "cells": self.cells}, timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
         except WorkerFailure as err:
@@ -71,7 +128,7 @@ class Worker:
     def ensure(self) -> None:
         if self.broken is not None:
             raise WorkerFailure(self.broken)
-        if self.proc is None:
+        if self.pid is None:
             self._start()
 
     def call(self, target: str, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> CallResult:
@@ -90,21 +147,21 @@ class Worker:
         return (header["value"], None) if header["ok"] else (None, header["error"])
 
     def stop(self) -> int | None:
-        """Kill the worker's whole process group and close the pipes."""
-        if self.proc is None:
+        """Kill the worker's whole process group (it leads its own session) and close the pipes."""
+        if self.pid is None:
             return None
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        code = self.proc.wait()
+        code = self.proc.wait() if self.proc is not None else None
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.log.close()
-        self.proc = None
+        self.pid, self.proc = None, None
         return code
 
     def __enter__(self) -> "Worker":

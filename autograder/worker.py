@@ -31,7 +31,7 @@ def serve(read_fd: int, write_fd: int) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance(colors="nocolor")
+    shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
     header, _ = receive(read_fd, MAX_INPUT)
     send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"])})
     while True:

@@ -62,6 +62,37 @@ def time_nbgrader(course_file: Path) -> float:
     return elapsed
 
 
+def per_check_ms(course_file: Path, repeats: int = 5) -> tuple[float, float]:
+    """(ms to fork a warm worker and run the notebook's code, ms per hidden case: call, reference, diagnosis)."""
+    import torch
+
+    from autograder.grading import grade_part
+    from autograder.notebook import code_to_run, read_notebook
+    from autograder.release import write_support_files
+    from autograder.runner import ForkServer, Worker
+
+    course = load_course(course_file)
+    assignment = course.assignment(ASSIGNMENT)
+    cells = code_to_run(read_notebook(course.root / assignment.notebooks[0]))
+    parts = [c for c in checks_for(ASSIGNMENT).values() if isinstance(c, PartCheck)]
+    with tempfile.TemporaryDirectory() as scratch, ForkServer() as server:
+        write_support_files(Path(scratch), assignment, course)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            with Worker(cells, 30, scratch, server=server) as w:
+                w.ensure()
+        start = (time.perf_counter() - t0) / repeats
+        with Worker(cells, 30, scratch, server=server) as w:
+            w.ensure()
+            t0, n = time.perf_counter(), 0
+            for _ in range(repeats):
+                for check in parts:
+                    grade_part(w, check, 1, 1.0, ["cpu"])
+                    n += len(check.cases(torch.Generator().manual_seed(1), True))
+            per_case = (time.perf_counter() - t0) / n
+    return start * 1e3, per_case * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=8)
@@ -85,6 +116,10 @@ def main() -> None:
     for jobs, t in timings.items():
         print(f"autograder grade --jobs {jobs}       {t:6.2f} s per submission   ({hidden} hidden cases)   "
               f"{stock / t:4.1f}x faster")
+    with tempfile.TemporaryDirectory() as c:
+        start_ms, case_ms = per_check_ms(make_course(Path(c), 0))
+    print(f"warm worker start + the notebook's code: {start_ms:.0f} ms; per hidden case (call, reference, "
+          f"diagnosis): {case_ms:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""The warm fork server: the same grades as fresh workers, children that time out are killed with
+everything they started, and nothing is left running after a batch."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from autograder.runner import ForkServer, Worker, WorkerFailure
+
+SDPA = "import math\ndef attend(q, k, v):\n    w = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)\n    return w @ v"
+
+
+def descendants() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.fixture
+def server():
+    with ForkServer() as s:
+        yield s
+
+
+def test_fork_and_fresh_workers_answer_alike(server: ForkServer, tmp_path: Path) -> None:
+    q = torch.randn(2, 3, 4)
+    answers = []
+    for srv in (server, None):
+        with Worker(["import torch", SDPA], 10, str(tmp_path), server=srv) as w:
+            answers.append(w.call("attend", "function", {"q": q}, {"args": ["q", "q", "q"]}).outputs[0])
+    torch.testing.assert_close(answers[0], answers[1], atol=0, rtol=0)
+
+
+def test_a_worker_is_fast_to_start(server: ForkServer, tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    with Worker(["x = 1"], 10, str(tmp_path), server=server) as w:
+        assert w.get("x") == (1, None)
+    assert time.perf_counter() - t0 < 1.0, "a warm fork, not a fresh interpreter importing torch"
+
+
+def test_timed_out_children_and_their_children_are_killed(server: ForkServer, tmp_path: Path) -> None:
+    cells = ["import subprocess, time",
+             "helper = subprocess.Popen(['sleep', '300'])",
+             "def slow(x):\n    time.sleep(300)\n    return x"]
+    w = Worker(cells, 1.0, str(tmp_path), server=server)
+    w.ensure()
+    pid = w.pid
+    helper = [p for p in psutil.Process(pid).children()]
+    assert helper, "the notebook started a helper process"
+    with pytest.raises(WorkerFailure, match="timed out"):
+        w.call("slow", "function", {"x": torch.ones(1)}, {"args": ["x"]})
+    time.sleep(0.2)
+    for p in [pid] + [h.pid for h in helper]:
+        assert not psutil.pid_exists(p) or psutil.Process(p).status() == psutil.STATUS_ZOMBIE
+    assert w.pid is None
+
+
+def test_nothing_is_left_running_after_a_batch(tmp_path: Path) -> None:
+    before = descendants()
+    with ForkServer() as server:
+        for _ in range(3):
+            with Worker(["import os", "y = os.getpid()"], 5, str(tmp_path), server=server) as w:
+                assert isinstance(w.get("y")[0], int)
+    time.sleep(0.2)
+    left = {p for p in descendants() - before if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+    assert not left
