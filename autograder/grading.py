@@ -161,7 +161,8 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
             write_support_files(Path(scratch), assignment, course)
         else:
             shutil.copytree(support, scratch, dirs_exist_ok=True)
-        with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch, server=server) as worker:
+        with Worker(code_to_run(nb), assignment.limits.check_timeout_s, cwd=scratch, server=server,
+                    limits=assignment.limits.for_worker()) as worker:
             try:
                 worker.ensure()
             except WorkerFailure as err:

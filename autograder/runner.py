@@ -15,6 +15,8 @@ from typing import IO, Any
 
 import torch
 
+from .course import Limits
+from .limits import explain
 from .wire import WireError, receive, send
 
 MAX_OUTPUT = 64 << 20
@@ -52,6 +54,7 @@ class ForkServer:
             raise RuntimeError("the worker fork server did not start")
 
     def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int]:
+        """Fork a child working in `cwd`, writing its output to `log`; return (pid, fd to it, fd from it)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         try:
@@ -85,8 +88,9 @@ class Worker:
     """
 
     def __init__(self, cells: list[str], timeout_s: float, cwd: str | None = None,
-                 server: ForkServer | None = None) -> None:
+                 server: ForkServer | None = None, limits: dict[str, Any] | None = None) -> None:
         self.cells, self.timeout_s, self.cwd, self.server = cells, timeout_s, cwd or os.getcwd(), server
+        self.limits = limits or Limits(check_timeout_s=timeout_s).for_worker()
         self.pid: int | None = None
         self.proc: subprocess.Popen | None = None
         self.cell_errors: list[dict[str, Any]] = []
@@ -106,11 +110,12 @@ class Worker:
             os.close(to_child_r), os.close(from_child_w)
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
         try:
-            header, _ = self._exchange({"op": "cells", "cells": self.cells}, timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
+            header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
+                                       timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
         except WorkerFailure as err:
             self.broken = f"running the notebook's code failed: {err}"
             raise WorkerFailure(self.broken) from None
-        self.cell_errors = header["errors"]
+        self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
                   timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -135,7 +140,7 @@ class Worker:
         self.ensure()
         header, out = self._exchange({"op": "call", "target": target, "kind": kind, "spec": spec}, tensors)
         if not header["ok"]:
-            return CallResult(None, header["error"])
+            return CallResult(None, explain(header["error"], self.limits))
         n = int(header["n"])
         if set(out) != {f"out.{i}" for i in range(n)}:
             raise WorkerFailure("the answer did not contain the expected tensors")

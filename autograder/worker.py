@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from .coursekit.protocol import PartError, invoke
+from .limits import apply_limits
 from .trusted import TRUSTED
 from .wire import receive, send
 
@@ -33,6 +34,7 @@ def serve(read_fd: int, write_fd: int) -> None:
 
     shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
     header, _ = receive(read_fd, MAX_INPUT)
+    apply_limits(header["limits"])
     send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"])})
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)

@@ -1,0 +1,62 @@
+"""Limits a worker puts on a student's code: each one holds, says which limit it was, and costs only the
+part that hit it; the grader's environment does not reach the student's code."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.course import Limits
+from autograder.runner import ForkServer, Worker
+
+LIMITS = Limits(check_timeout_s=10, memory_mb=512, file_size_mb=8).for_worker()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ForkServer() as s:
+        yield s
+
+
+def worker(server: ForkServer, tmp_path: Path, cells: list[str]) -> Worker:
+    w = Worker(["import os, torch"] + cells + ["ok = 'still running'"], 10, str(tmp_path), server=server, limits=LIMITS)
+    w.ensure()
+    return w
+
+
+def test_memory_bomb_in_a_cell_names_the_limit_and_the_rest_runs(server: ForkServer, tmp_path: Path) -> None:
+    with worker(server, tmp_path, ["big = torch.empty(8 * 2**30, dtype=torch.uint8)"]) as w:
+        assert any("ran out of memory: the limit is 512 MB" in e["error"] for e in w.cell_errors), w.cell_errors
+        assert w.get("ok") == ("still running", None)
+
+
+def test_memory_bomb_inside_a_graded_function(server: ForkServer, tmp_path: Path) -> None:
+    cells = ["def part(x):\n    waste = torch.ones(4 * 2**30, dtype=torch.uint8)\n    return x", "def other(x):\n    return x * 2"]
+    with worker(server, tmp_path, cells) as w:
+        result = w.call("part", "function", {"x": torch.ones(3)}, {"args": ["x"]})
+        assert result.outputs is None and "ran out of memory" in result.error
+        again = w.call("other", "function", {"x": torch.ones(3)}, {"args": ["x"]})
+        assert torch.equal(again.outputs[0], torch.full((3,), 2.0)), "the worker survives for the other parts"
+
+
+def test_file_and_output_floods_are_cut_off(server: ForkServer, tmp_path: Path) -> None:
+    cells = ["open('fill.bin', 'wb').write(b'x' * (64 << 20))", "print('y' * (32 << 20))"]
+    with worker(server, tmp_path, cells) as w:
+        errors = [e["error"] for e in w.cell_errors]
+        assert len(errors) == 2 and all("larger than the limit of 8 MB" in e for e in errors), errors
+        assert w.get("ok") == ("still running", None)
+    assert (tmp_path / "fill.bin").stat().st_size <= 8 << 20
+
+
+def test_the_graders_environment_does_not_reach_student_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADER_TOKEN", "s3cret")
+    with ForkServer() as server:  # started with the token in its environment
+        assert os.environ["GRADER_TOKEN"] == "s3cret"
+        with worker(server, tmp_path, ["seen = ' '.join(sorted(os.environ))", "token = os.environ.get('GRADER_TOKEN', '')"]) as w:
+            assert w.get("token") == ("", None)
+            assert "GRADER" not in w.get("seen")[0]
+    fresh = Worker(["import os", "token = os.environ.get('GRADER_TOKEN', '')"], 10, str(tmp_path), limits=LIMITS)
+    with fresh:
+        assert fresh.get("token") == ("", None), "a fresh (not forked) worker scrubs too"
