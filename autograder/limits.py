@@ -24,7 +24,19 @@ def apply_limits(limits: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     keep = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
     os.environ.clear()
-    os.environ.update(keep, HOME=os.getcwd())
+    scratch = os.getcwd()
+    os.makedirs(os.path.join(scratch, ".tmp"), exist_ok=True)
+    os.environ.update(keep, HOME=scratch, TMPDIR=os.path.join(scratch, ".tmp"), MPLCONFIGDIR=os.path.join(scratch, ".tmp"))
+    import tempfile
+
+    tempfile.tempdir = None  # forget a temp folder chosen before the environment changed
+
+
+def hide_filesystem() -> int:
+    """Only the system, Python's folders and this worker's scratch folder stay visible (Landlock ABI, 0: none)."""
+    from .landlock import SYSTEM, own_proc, python_folders, restrict
+
+    return restrict(SYSTEM + own_proc() + python_folders(), [os.getcwd()])
 
 
 def explain(error: str, limits: dict[str, Any]) -> str:

@@ -87,9 +87,10 @@ class Worker:
     With a ForkServer the process is a warm fork; without one it is a fresh interpreter.
     """
 
-    def __init__(self, cells: list[str], timeout_s: float, cwd: str | None = None,
+    def __init__(self, cells: list[str], timeout_s: float, cwd: str,
                  server: ForkServer | None = None, limits: dict[str, Any] | None = None) -> None:
-        self.cells, self.timeout_s, self.cwd, self.server = cells, timeout_s, cwd or os.getcwd(), server
+        """`cwd` is the worker's scratch folder: the only one its code can write, and nothing else of ours."""
+        self.cells, self.timeout_s, self.cwd, self.server = cells, timeout_s, str(cwd), server
         self.limits = limits or Limits(check_timeout_s=timeout_s).for_worker()
         self.pid: int | None = None
         self.proc: subprocess.Popen | None = None

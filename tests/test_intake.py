@@ -89,6 +89,7 @@ def test_old_format_missing_and_duplicate_ids_are_repaired_with_notes(tmp_path: 
     assert any("none of the assignment's cells" in n for n in intake.notes)
 
 
+@pytest.mark.filterwarnings("ignore:Non-unique cell id")  # the test duplicates a cell on purpose
 def test_tampered_check_cells_are_reported_but_the_work_is_graded(tmp_path: Path) -> None:
     nb = read_notebook(ROOT / SOURCE_PATH)
     checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]

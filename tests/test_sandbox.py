@@ -1,0 +1,79 @@
+"""What student code can no longer reach at grade time: the reference, the course's files, other students'
+work, the grader's memory and environment, the network, and the grader itself (Landlock, where the kernel
+has it; these tests are skipped elsewhere)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from autograder.course import load_course
+from autograder.grading import grade_notebook
+from autograder.landlock import abi_version
+from autograder.runner import ForkServer, Worker
+
+pytestmark = pytest.mark.skipif(abi_version() < 6, reason="needs Landlock ABI 6 (Linux 6.12) for scoped signals")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def attempt(expression: str) -> str:
+    """A cell that records what happened when the student tried `expression`."""
+    return f"try:\n    _ = {expression}\n    outcome = 'succeeded'\nexcept Exception as e:\n    outcome = type(e).__name__"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ForkServer() as s:
+        yield s
+
+
+@pytest.mark.parametrize("expression", [
+    f"open({str(ROOT / 'reference_impl' / 'attention.py')!r}).read()",
+    "__import__('reference_impl.attention')",
+    f"open({str(ROOT / 'assignments' / 'a2-attention' / 'attention.ipynb')!r}).read()",
+    f"open({str(ROOT / 'course.yml')!r}).read()",
+    f"os.listdir({str(ROOT)!r})",
+    f"open('/proc/{os.getpid()}/mem', 'rb').read(1)",
+    f"open('/proc/{os.getpid()}/environ', 'rb').read()",
+    f"os.kill({os.getpid()}, signal.SIGKILL)",
+    "socket.create_connection(('127.0.0.1', 9), timeout=1)",
+])
+def test_out_of_reach(server: ForkServer, tmp_path: Path, expression: str) -> None:
+    cells = ["import os, signal, socket", attempt(expression)]
+    with Worker(cells, 10, str(tmp_path), server=server) as w:
+        outcome, _ = w.get("outcome")
+    assert outcome in ("PermissionError", "ModuleNotFoundError", "ImportError", "ProcessLookupError"), outcome
+    assert outcome != "succeeded"
+
+
+def test_other_students_scratch_folders_are_out_of_reach(server: ForkServer, tmp_path: Path) -> None:
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    alice.mkdir(), bob.mkdir()
+    (alice / "answer.txt").write_text("alice's work")
+    cells = ["import os", attempt(f"open({str(alice / 'answer.txt')!r}).read()"), "open('mine.txt', 'w').write('bob')"]
+    with Worker(cells, 10, str(bob), server=server) as w:
+        assert w.get("outcome") == ("PermissionError", None)
+    assert (bob / "mine.txt").read_text() == "bob"
+
+
+def test_copying_the_reference_earns_nothing(tmp_path: Path) -> None:
+    """A submission that imports the reference instead of writing attention loses that part, nothing else."""
+    course = load_course(ROOT / "course.yml")
+    assignment = course.assignment("a2-attention")
+    import nbformat
+
+    nb = nbformat.read(str(ROOT / assignment.notebooks[0]), as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith("def scaled_dot_product_attention"):
+            cell.source = ("import sys\nsys.path.insert(0, %r)\n"
+                           "from reference_impl.attention import scaled_dot_product_attention") % str(ROOT)
+    path = tmp_path / "attention.ipynb"
+    nbformat.write(nb, str(path))
+    result = grade_notebook(course, assignment, assignment.notebooks[0], path, "copycat")
+    parts = {p.grade_id: p.score for p in result.parts}
+    assert parts["scaled-dot-product-attention"] == 0
+    assert parts["multi-head-attention"] == 6 and parts["layer-norm"] == 4
+    assert any("PermissionError" in n for n in result.notes), result.notes
