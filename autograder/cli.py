@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment")
     p.add_argument("--submissions", type=Path, default=None, help="folder of <student>/<assignment>/ (default: submitted/)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--unsafe", action="store_true", help="grade even where student code cannot be kept from the course files")
+    sub.add_parser("doctor", help="which protections this machine gives the grader")
     p = sub.add_parser("export", help="export the gradebook")
     p.add_argument("--format", choices=["csv", "gradescope"], default="csv")
     p.add_argument("--out", type=Path, default=None)
@@ -55,8 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from .selfcheck_cli import check_notebook
         return check_notebook(course, args.notebook)
+    if args.command == "doctor":
+        from .doctor import report
+        print(report())
+        return 0
     if args.command == "grade":
         from .batch import grade_batch, summary
+        from .doctor import safe_to_grade
+
+        safe, why = safe_to_grade()
+        if not safe and not args.unsafe:
+            print(f"error: {why}", file=sys.stderr)
+            return 3
         try:
             assignment = course.assignment(args.assignment)
             results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs)
