@@ -1,11 +1,10 @@
 """`autograder doctor`: which protections this machine gives the grader, and whether grading is safe here."""
 from __future__ import annotations
 
-import os
-import resource
 import shutil
 from dataclasses import dataclass
 
+from . import cgroups
 from .landlock import abi_version
 
 
@@ -18,7 +17,6 @@ class Protection:
 
 def protections() -> list[Protection]:
     abi = abi_version()
-    root = os.geteuid() == 0
     return [
         Protection("scores decided outside student code", True, "student code runs in worker processes; tensors come back as safetensors"),
         Protection("resource limits", True, "memory, CPU time, file size, open files, no core dumps (rlimits)"),
@@ -26,8 +24,9 @@ def protections() -> list[Protection]:
         Protection("files hidden (Landlock)", abi >= 1, f"Landlock ABI {abi}" if abi else "the kernel has no Landlock"),
         Protection("TCP refused (Landlock)", abi >= 4, f"Landlock ABI {abi}" if abi >= 4 else "needs Landlock ABI 4; UDP is never covered"),
         Protection("grader shielded from signals", abi >= 6, f"Landlock ABI {abi}" if abi >= 6 else "needs Landlock ABI 6"),
-        Protection("process count limited", not root, "RLIMIT_NPROC does not apply to root: run the grader as a normal user"
-                   if root else f"RLIMIT_NPROC {resource.getrlimit(resource.RLIMIT_NPROC)[0]}"),
+        Protection("process and thread count limited", cgroups.available(),
+                   "a pids control group per worker" if cgroups.available() else
+                   "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
         Protection("bubblewrap", shutil.which("bwrap") is not None, shutil.which("bwrap") or "not installed (apt-get install bubblewrap)"),
     ]
 

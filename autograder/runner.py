@@ -15,6 +15,8 @@ from typing import IO, Any
 
 import torch
 
+from .cgroups import cap_processes
+from .cgroups import remove as remove_group
 from .course import Limits
 from .limits import explain
 from .wire import WireError, receive, send
@@ -94,6 +96,7 @@ class Worker:
         self.limits = limits or Limits(check_timeout_s=timeout_s).for_worker()
         self.pid: int | None = None
         self.proc: subprocess.Popen | None = None
+        self.group = None  # the worker's process-count control group, where the machine allows one
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
 
@@ -110,6 +113,7 @@ class Worker:
                 cwd=self.cwd, env={**os.environ, **WORKER_ENV}, start_new_session=True)
             os.close(to_child_r), os.close(from_child_w)
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
+        self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
         try:
             header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
                                        timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
@@ -161,13 +165,14 @@ class Worker:
         except ProcessLookupError:
             pass
         code = self.proc.wait() if self.proc is not None else None
+        remove_group(self.group)
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.log.close()
-        self.pid, self.proc = None, None
+        self.pid, self.proc, self.group = None, None, None
         return code
 
     def __enter__(self) -> "Worker":

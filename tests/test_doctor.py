@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_doctor_lists_every_protection(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--course", str(ROOT / "course.yml"), "doctor"]) == 0
     out = capsys.readouterr().out
-    for name in ("files hidden (Landlock)", "resource limits", "process count limited", "bubblewrap"):
+    for name in ("files hidden (Landlock)", "resource limits", "process and thread count limited", "bubblewrap"):
         assert name in out
 
 

@@ -60,3 +60,19 @@ def test_the_graders_environment_does_not_reach_student_code(tmp_path: Path, mon
     fresh = Worker(["import os", "token = os.environ.get('GRADER_TOKEN', '')"], 10, str(tmp_path), limits=LIMITS)
     with fresh:
         assert fresh.get("token") == ("", None), "a fresh (not forked) worker scrubs too"
+
+
+@pytest.mark.skipif(not __import__("autograder.cgroups", fromlist=["x"]).available(), reason="no writable pids control group")
+@pytest.mark.parametrize("bomb", [
+    "import os, time\nmade = 0\nfor _ in range(300):\n    try:\n        if os.fork() == 0:\n            time.sleep(60); os._exit(0)\n        made += 1\n    except OSError:\n        break",
+    "import threading, time\nmade = 0\nfor _ in range(300):\n    try:\n        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n        made += 1\n    except RuntimeError:\n        break",
+], ids=["fork bomb", "thread bomb"])
+def test_fork_and_thread_bombs_are_capped(server: ForkServer, tmp_path: Path, bomb: str) -> None:
+    limits = {**LIMITS, "processes": 32}
+    with Worker([bomb], 10, str(tmp_path), server=server, limits=limits) as w:
+        w.ensure()
+        made = w.get("made")[0]
+        assert 0 < made < 32, made
+        group = w.group
+        assert group is not None and int((group / "pids.current").read_text()) <= 32
+    assert not group.exists(), "the control group is removed with the worker"
