@@ -46,6 +46,7 @@ def serve(sock: socket.socket) -> None:
             read_fd, write_fd, log_fd = fds
             os.dup2(log_fd, 1), os.dup2(log_fd, 2)
             os.chdir(request["cwd"])
+            sys.path[0] = request["cwd"]  # as for `python` started there: the notebook's folder comes first
             from .worker import serve as serve_requests
 
             try:

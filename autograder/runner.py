@@ -45,7 +45,7 @@ class ForkServer:
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", str(theirs.fileno())],
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                                      env={**os.environ, **WORKER_ENV}, start_new_session=True)
         theirs.close()
         self.sock, self.lock = ours, threading.Lock()

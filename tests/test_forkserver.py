@@ -34,6 +34,16 @@ def test_fork_and_fresh_workers_answer_alike(server: ForkServer, tmp_path: Path)
     torch.testing.assert_close(answers[0], answers[1], atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("forked", [True, False])
+def test_the_notebooks_folder_comes_first_on_the_import_path(server: ForkServer, tmp_path: Path, forked: bool) -> None:
+    (tmp_path / "helper_module.py").write_text("VALUE = 42\n")
+    with Worker(["import sys", "from helper_module import VALUE", "first = sys.path[0]"], 10, str(tmp_path),
+                server=server if forked else None) as w:
+        w.ensure()
+        assert w.cell_errors == []
+        assert w.get("VALUE") == (42, None) and w.get("first") == (str(tmp_path), None)
+
+
 def test_a_worker_is_fast_to_start(server: ForkServer, tmp_path: Path) -> None:
     t0 = time.perf_counter()
     with Worker(["x = 1"], 10, str(tmp_path), server=server) as w:
