@@ -27,8 +27,21 @@ def protections() -> list[Protection]:
         Protection("process and thread count limited", cgroups.available(),
                    "a pids control group per worker" if cgroups.available() else
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
+        Protection("network namespace per worker", _can_unshare_network(),
+                   "no network at all (UDP included)" if _can_unshare_network() else "not permitted here: only TCP is refused"),
         Protection("bubblewrap", shutil.which("bwrap") is not None, shutil.which("bwrap") or "not installed (apt-get install bubblewrap)"),
     ]
+
+
+def _can_unshare_network() -> bool:
+    """Try it in a throwaway child process."""
+    import multiprocessing
+
+    from .limits import leave_network
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        return bool(pool.apply(leave_network))
 
 
 def safe_to_grade() -> tuple[bool, str]:

@@ -32,6 +32,19 @@ def apply_limits(limits: dict[str, Any]) -> None:
     tempfile.tempdir = None  # forget a temp folder chosen before the environment changed
 
 
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+
+
+def leave_network() -> bool:
+    """Move into a new network namespace with no interfaces but loopback-down: no TCP, UDP or anything else
+    reaches out. Root can do it directly; others through a new user namespace. False where neither works."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
+    return libc.unshare(flags) == 0
+
+
 def hide_filesystem() -> int:
     """Only the system, Python's folders and this worker's scratch folder stay visible (Landlock ABI, 0: none)."""
     from .landlock import SYSTEM, own_proc, python_folders, restrict
@@ -47,4 +60,6 @@ def explain(error: str, limits: dict[str, Any]) -> str:
         return f"wrote a file larger than the limit of {limits['file_size_mb']} MB"
     if "Too many open files" in error:
         return "opened more than 256 files at once"
+    if "Resource temporarily unavailable" in error or "can't start new thread" in error:
+        return f"started more processes or threads than the limit of {limits.get('processes', 64)} ({error[:80]})"
     return error

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from .coursekit.protocol import PartError, invoke
-from .limits import apply_limits, hide_filesystem
+from .limits import apply_limits, hide_filesystem, leave_network
 from .trusted import TRUSTED
 from .wire import receive, send
 
@@ -35,8 +35,9 @@ def serve(read_fd: int, write_fd: int) -> None:
     shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
     header, _ = receive(read_fd, MAX_INPUT)
     apply_limits(header["limits"])
+    offline = leave_network()
     landlock = hide_filesystem()
-    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock})
+    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline})
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
         if header["op"] == "exit":

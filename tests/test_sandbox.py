@@ -77,3 +77,17 @@ def test_copying_the_reference_earns_nothing(tmp_path: Path) -> None:
     assert parts["scaled-dot-product-attention"] == 0
     assert parts["multi-head-attention"] == 6 and parts["layer-norm"] == 4
     assert any("PermissionError" in n for n in result.notes), result.notes
+
+
+def test_no_network_at_all_where_namespaces_are_allowed(server: ForkServer, tmp_path: Path) -> None:
+    from autograder.doctor import _can_unshare_network
+
+    if not _can_unshare_network():
+        pytest.skip("this machine does not allow a network namespace per worker")
+    cells = ["import socket",
+             attempt("socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))"),
+             "udp = outcome",
+             "interfaces = ','.join(name for _, name in socket.if_nameindex())"]
+    with Worker(cells, 10, str(tmp_path), server=server) as w:
+        assert w.get("udp")[0] == "OSError"  # network is unreachable: no route, no interface
+        assert w.get("interfaces") == ("lo", None), "a fresh namespace has only its own loopback"
