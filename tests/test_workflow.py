@@ -22,6 +22,10 @@ NO_SCALING = ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "score
 
 
 def autograder(course: Path, *args: str) -> subprocess.CompletedProcess:
+    from autograder.landlock import abi_version
+
+    if args and args[0] == "grade" and abi_version() == 0:
+        args = (*args, "--unsafe")  # this kernel cannot hide files; the sandbox's own tests are skipped here
     return subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(course / "course.yml"), *args],
                           capture_output=True, text=True, cwd=course)
 
