@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .course import Assignment, Course
 from .feedback import write_feedback
-from .gradebook import record
+from .gradebook import open_gradebook, record
 from .grading import PartResult, SubmissionResult, grade_notebook, grading_devices
 from .notebook import graded_cells, read_notebook
 from .release import run_nbgrader, write_support_files
@@ -73,9 +73,9 @@ def grade_one(course: Course, assignment: Assignment, support: Path | None, stud
 
 def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
     """The gradebook must know the assignment's grade cells; nbgrader registers them when it generates a release."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(course.db_url, course_id=course.id) as gb:
+    with open_gradebook(course) as gb:
         try:
             gb.find_assignment(assignment.id)
             return
@@ -109,8 +109,8 @@ def summary(results: list[SubmissionResult]) -> str:
 def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
                 progress: bool = True) -> list[SubmissionResult]:
     grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
-    ensure_in_gradebook(course, assignment)
     todo = find_submissions(submissions, assignment)
+    ensure_in_gradebook(course, assignment)
     results: list[SubmissionResult] = []
     with tempfile.TemporaryDirectory(prefix="support-") as support, ForkServer() as server, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -5,13 +5,12 @@ import csv
 import json
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
 from .course import Course
+from .gradebook import open_gradebook
 
 
 def export(course: Course, fmt: str, out: Path | None = None) -> Path:
-    with Gradebook(course.db_url, course_id=course.id) as gb:
+    with open_gradebook(course) as gb:
         rows = []
         for assignment in gb.assignments:
             for sub in assignment.submissions:

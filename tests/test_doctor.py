@@ -19,11 +19,16 @@ def test_doctor_lists_every_protection(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_grading_refuses_without_landlock_unless_unsafe(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                         tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
+    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    course = str(tmp_path / "course.yml")
     monkeypatch.setattr(doctor, "abi_version", lambda: 0)
-    code = cli.main(["--course", str(ROOT / "course.yml"), "grade", "a2-attention", "--submissions", str(tmp_path)])
+    code = cli.main(["--course", course, "grade", "a2-attention", "--submissions", str(tmp_path)])
     assert code == 3
     assert "cannot hide the reference implementation" in capsys.readouterr().err
     assert "NO   files hidden" in doctor.report() and "not safe to grade here" in doctor.report()
     # with --unsafe it goes on (and then stops at the empty submissions folder, past the refusal)
-    code = cli.main(["--course", str(ROOT / "course.yml"), "grade", "a2-attention", "--submissions", str(tmp_path / "none"), "--unsafe"])
+    code = cli.main(["--course", course, "grade", "a2-attention", "--submissions", str(tmp_path / "none"), "--unsafe"])
     assert code == 2 and "no submissions folder" in capsys.readouterr().err
