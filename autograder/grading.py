@@ -25,7 +25,6 @@ from .notebook import GradedCell, answer_key, code_to_run, graded_cells, read_no
 from .release import write_support_files
 from .runner import ForkServer, Worker, WorkerFailure
 
-HIDDEN_CASES_PER_PART = 1  # draws of the hidden case set per part (each draw holds several shapes and edge cases)
 
 
 @dataclass
