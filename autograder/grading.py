@@ -26,7 +26,6 @@ from .release import write_support_files
 from .runner import ForkServer, Worker, WorkerFailure
 
 
-
 @dataclass
 class PartResult:
     grade_id: str
