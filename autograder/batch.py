@@ -119,8 +119,8 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
         for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
             results.append(future.result())
     results.sort(key=lambda r: (r.student, r.notebook))
+    record(course, results)
     for r in results:
-        record(course, r)
         write_feedback(course.root / "feedback", r)
         copy = course.root / "autograded" / r.student / r.assignment / r.notebook
         source = submissions / r.student / r.assignment / r.notebook

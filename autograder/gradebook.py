@@ -22,21 +22,23 @@ def open_gradebook(course: Course) -> _Gradebook:
     return _Gradebook(course.db_url, course_id=course.id)
 
 
-def record(course: Course, result: SubmissionResult) -> None:
-    """Write one notebook's scores: auto_score per autograded part; prose answers wait for formgrader."""
-    notebook = result.notebook.removesuffix(".ipynb")
+def record(course: Course, results: list[SubmissionResult]) -> None:
+    """Write each notebook's scores in one gradebook session: auto_score per autograded part; prose
+    answers wait for formgrader."""
     with warnings.catch_warnings(), open_gradebook(course) as gb:
         warnings.simplefilter("ignore", SAWarning)  # raised inside nbgrader's own submission bookkeeping
-        gb.update_or_create_student(result.student)
-        kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
-        gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-        for part in result.parts:
-            grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
-            grade.auto_score = part.score
-            grade.needs_manual_grade = part.score is None
-        nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
-        nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
-        gb.db.commit()
+        for result in results:
+            notebook = result.notebook.removesuffix(".ipynb")
+            gb.update_or_create_student(result.student)
+            kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
+            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+            for part in result.parts:
+                grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
+                grade.auto_score = part.score
+                grade.needs_manual_grade = part.score is None
+            nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+            nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
+            gb.db.commit()
 
 
 def gradebook_scores(course: Course, assignment: str) -> dict[str, float]:
