@@ -144,11 +144,12 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
     """Grade one submitted notebook. `support` is a folder of release support files (coursekit, fixtures)
     prepared once per batch; each submission runs in its own copy of it. `server` forks warm workers."""
     devices = grading_devices(course)
-    source_cells = graded_cells(read_notebook(course.root / source_path))
+    source_nb = read_notebook(course.root / source_path)
+    source_cells = graded_cells(source_nb)
     checks = checks_for(assignment.id)
     result = SubmissionResult(student, assignment.id, source_path.name,
                               [PartResult(c.grade_id, 0.0, c.points) for c in source_cells])
-    intake = inspect(submission, read_notebook(course.root / source_path))
+    intake = inspect(submission, source_nb)
     result.status, result.notes = intake.status, list(intake.notes)
     if intake.nb is None:
         return result
