@@ -122,10 +122,9 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     record(course, results)
     for r in results:
         write_feedback(course.root / "feedback", r)
-        copy = course.root / "autograded" / r.student / r.assignment / r.notebook
-        source = submissions / r.student / r.assignment / r.notebook
-        if source.is_file() and r.status == "graded":
+        if r.graded_file is not None and r.status in ("graded", "modified"):
+            copy = course.root / "autograded" / r.student / r.assignment / r.notebook
             copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, copy)  # formgrader shows this copy; the submission itself stays untouched
+            shutil.copyfile(r.graded_file, copy)  # formgrader shows this copy; the submission stays untouched
     write_csv(course.root / "grades.csv", results)
     return results

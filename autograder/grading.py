@@ -44,6 +44,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     late_multiplier: float = 1.0
     submitted_at: dt.datetime | None = None
+    graded_file: Path | None = None  # the submitted file that was read (its name may differ from `notebook`)
 
     @property
     def max_score(self) -> float:
@@ -150,7 +151,7 @@ def grade_notebook(course: Course, assignment: Assignment, source_path: Path, su
     result = SubmissionResult(student, assignment.id, source_path.name,
                               [PartResult(c.grade_id, 0.0, c.points) for c in source_cells])
     intake = inspect(submission, source_nb)
-    result.status, result.notes = intake.status, list(intake.notes)
+    result.status, result.notes, result.graded_file = intake.status, list(intake.notes), submission
     if intake.nb is None:
         return result
     nb = intake.nb

@@ -63,6 +63,9 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     submit(root, "fay", None)
     submit(root, "gus", b"")
     submit(root, "hal", b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    renamed = root / "submitted" / "ivy" / ASSIGNMENT
+    renamed.mkdir(parents=True)
+    (renamed / "attention (1).ipynb").write_bytes(source.read_bytes())
     return root
 
 
@@ -77,7 +80,8 @@ def graded(course: Path) -> tuple[Path, dict[str, dict[str, str]], dict[str, str
 
 def test_batch_grades_every_kind_of_submission(graded: tuple) -> None:
     course, rows, _, stdout = graded
-    assert set(rows) == {"ada", "ben", "dee", "eve", "fay", "gus", "hal"}
+    assert set(rows) == {"ada", "ben", "dee", "eve", "fay", "gus", "hal", "ivy"}
+    assert (rows["ivy"]["score"], rows["ivy"]["status"]) == ("28", "graded")
     assert (rows["ada"]["score"], rows["ada"]["status"]) == ("28", "graded")
     assert rows["ada"]["positions-answer"] == "", "the free-text answer waits for manual grading"
     assert float(rows["ben"]["score"]) < 28 and rows["ben"]["multi-head-attention"] == "6"
@@ -103,7 +107,8 @@ def test_scores_are_in_nbgrader_gradebook(graded: tuple) -> None:
         free_text = gb.find_grade("positions-answer", "attention", ASSIGNMENT, "ada")
         assert free_text.needs_manual_grade and free_text.auto_score is None
         assert not gb.find_grade("scaled-dot-product-attention", "attention", ASSIGNMENT, "ada").needs_manual_grade
-    assert (course / "autograded" / "ada" / ASSIGNMENT / NOTEBOOK).is_file(), "formgrader shows the autograded copy"
+    for student in ("ada", "ivy"):  # ivy submitted the notebook under another name
+        assert (course / "autograded" / student / ASSIGNMENT / NOTEBOOK).is_file(), "formgrader shows the autograded copy"
 
 
 def test_feedback_explains_without_leaking(graded: tuple) -> None:
