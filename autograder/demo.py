@@ -32,8 +32,7 @@ def make_examples(course: Course, folder: Path) -> None:
             target = folder / student / assignment.id
             target.mkdir(parents=True, exist_ok=True)
             for source in assignment.notebooks:
-                origin = course.root / ("release" if edit == "release" else "") / (
-                    Path(assignment.id) / source.name if edit == "release" else source)
+                origin = course.root / "release" / assignment.id / source.name if edit == "release" else course.root / source
                 nb = nbformat.read(str(origin), as_version=4)
                 if isinstance(edit, tuple):
                     for cell in nb.cells:
