@@ -40,9 +40,19 @@ def graded_cells(nb: Any) -> list[GradedCell]:
     return out
 
 
+SKIP_TAG = "skip-when-grading"  # training runs and plots that depend on them: the grader needs none of it
+
+
+def skipped_when_grading(cell: Any) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return isinstance(tags, list) and SKIP_TAG in tags
+
+
 def code_to_run(nb: Any) -> list[str]:
-    """The code a grader executes: every code cell except the test cells, in notebook order."""
-    return [c.source for c in nb.cells if c.get("cell_type") == "code" and not is_test_cell(c)]
+    """The code a grader executes: every code cell except the test cells and those tagged SKIP_TAG, in order.
+    A student who removes the tag only makes their own grading slower; one who adds it only loses code."""
+    return [c.source for c in nb.cells
+            if c.get("cell_type") == "code" and not is_test_cell(c) and not skipped_when_grading(c)]
 
 
 def answer_key(cell: GradedCell) -> Any:

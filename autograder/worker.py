@@ -2,6 +2,9 @@
 
 It executes the notebook's code cells with IPython, then serves requests on its pipes: call a graded
 function or class on tensors, or read a plain answer variable. Scores are never decided here.
+A call that grades a part with trusted stand-ins for the student's earlier parts runs in a fork of this
+process that exits afterwards: the stand-ins (sent as source with the request, never imported here) are
+never seen by code that grades the parts they stand in for.
 Usage (started by the grader): python -m autograder.worker READ_FD WRITE_FD
 """
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Any
 
 from .coursekit.protocol import PartError, invoke
 from .limits import apply_limits, hide_filesystem, leave_network
-from .trusted import TRUSTED
-from .wire import receive, send
+from .wire import WireError, receive, send
 
 MAX_INPUT = 256 << 20
+MAX_OUTPUT = 64 << 20
 
 
 def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
@@ -26,6 +29,41 @@ def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
         if err is not None:
             errors.append({"cell": i, "error": f"{type(err).__name__}: {err}"})
     return errors
+
+
+def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
+    try:
+        outputs = invoke(namespace[header["target"]], header["kind"], tensors, header["spec"])
+        send(write_fd, {"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
+    except PartError as err:
+        send(write_fd, {"ok": False, "error": str(err)})
+
+
+def call_with_standins(shell: Any, header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
+    """Answer in a child that installs the stand-ins and exits; its reply is checked here, then passed on."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            standins: dict[str, Any] = {}
+            exec(header["standins"], standins)
+            shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
+            answer(shell.user_ns, header, tensors, w)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        reply = receive(r, MAX_OUTPUT)
+    except (WireError, OSError, ValueError):
+        reply = ({"ok": False, "error": "the code stopped its process before answering"}, {})
+    finally:
+        os.close(r)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # already reaped: the fork server ignores SIGCHLD, and so do we
+            pass
+    send(write_fd, *reply)
 
 
 def serve(read_fd: int, write_fd: int) -> None:
@@ -50,17 +88,10 @@ def serve(read_fd: int, write_fd: int) -> None:
             plain = type(value) in (str, int, float, bool)
             send(write_fd, {"ok": plain, "value": value if plain else None,
                             "error": None if plain else f"{header['target']} is a {type(value).__name__}"})
+        elif header["spec"].get("substitute"):
+            call_with_standins(shell, header, tensors, write_fd)
         else:
-            substitutes = {name: TRUSTED[key] for name, key in header["spec"].get("substitute", {}).items()}
-            saved = {name: shell.user_ns.get(name) for name in substitutes}
-            shell.user_ns.update(substitutes)
-            try:
-                outputs = invoke(target, header["kind"], tensors, header["spec"])
-                send(write_fd, {"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
-            except PartError as err:
-                send(write_fd, {"ok": False, "error": str(err)})
-            finally:
-                shell.user_ns.update(saved)
+            answer(shell.user_ns, header, tensors, write_fd)
 
 
 if __name__ == "__main__":

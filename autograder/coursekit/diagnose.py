@@ -24,6 +24,8 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
             return Verdict(False, f"{name} has the wrong shape: got {tuple(got.shape)}, expected {tuple(want.shape)}")
         if not got.is_floating_point() and want.is_floating_point():
             return Verdict(False, f"{name} has dtype {got.dtype}, expected a floating-point tensor")
+        if got.is_floating_point() and not want.is_floating_point():
+            return Verdict(False, f"{name} has dtype {got.dtype}, expected {want.dtype}")
     if all(close(g, w, op) for g, w in zip(outputs, expected)):
         return Verdict(True, "correct")
     for key, variant in variants.items():
@@ -32,6 +34,9 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
     for got, want, name in zip(outputs, expected, output_names):
         if close(got, want, op):
             continue
+        if not want.is_floating_point():
+            wrong = int((got.to(want.dtype) != want).sum())
+            return Verdict(False, f"{name} differs from the expected values in {wrong} of {want.numel()} entries")
         if torch.isnan(got).any() and not torch.isnan(want).any():
             return Verdict(False, f"{name} contains NaN where the expected values are finite")
         g, w = got.double().flatten(), want.double().flatten()

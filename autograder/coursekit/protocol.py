@@ -5,7 +5,10 @@ A case is a set of named tensors plus JSON options:
 - a module target is built as target(**init), given the tensors named "state.*" with load_state_dict,
   put in eval mode, then called as module(*args, **options).
 With spec["device"] = "cuda", inputs and module move to the GPU first; outputs come back to the CPU.
-Outputs must be plain torch.Tensor objects (a tuple of them for several outputs).
+Outputs must be plain torch.Tensor objects (a tuple of them for several outputs), except that
+spec["returns"] = "ints" takes a (nested) list of ints and "text" takes a str (compared as UTF-8 bytes).
+spec["as_lists"] names tensor inputs passed as Python lists, and spec["step_tables"] maps an option name to
+a tensor turned into a toy language model's step function (see table_step).
 """
 from __future__ import annotations
 
@@ -18,6 +21,37 @@ class PartError(Exception):
     """The student's code raised, or returned something that is not a tensor."""
 
 
+def table_step(table: torch.Tensor) -> Any:
+    """A toy language model for decoding checks: table (T, V, V) holds the log-probabilities of the next token
+    given the prefix length t (capped at T) and the prefix's last token. step(prefixes (n, t)) -> (n, V)."""
+    def step(prefixes: torch.Tensor) -> torch.Tensor:
+        prefixes = torch.as_tensor(prefixes, device=table.device)
+        prefixes = prefixes[None] if prefixes.dim() == 1 else prefixes
+        return table[min(prefixes.size(1), table.size(0)) - 1, prefixes[:, -1]]
+    return step
+
+
+def _plain_ints(value: Any) -> bool:
+    if type(value) is int:
+        return True
+    return type(value) in (list, tuple) and all(_plain_ints(v) for v in value)
+
+
+def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
+    """The student's return value as a list of outputs, converting lists of ints and text to tensors."""
+    if returns == "ints":
+        if type(out) is torch.Tensor:
+            return [out]
+        if not _plain_ints(out):
+            raise PartError(f"returned a {type(out).__name__}, expected a list of ints")
+        return [torch.tensor(out, dtype=torch.long, device=device)]
+    if returns == "text":
+        if type(out) is not str:
+            raise PartError(f"returned a {type(out).__name__}, expected a str")
+        return [torch.tensor(list(out.encode("utf-8", "surrogatepass")), dtype=torch.uint8, device=device)]
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
     device = torch.device(spec.get("device", "cpu"))
     tensors = {k: v.to(device) for k, v in tensors.items()}
@@ -26,8 +60,11 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     strided = set(spec.get("noncontiguous", []))
     args = [a.transpose(-1, -2).contiguous().transpose(-1, -2) if n in strided else a
             for n, a in zip(spec.get("args", []), args)]
+    lists = set(spec.get("as_lists", []))
+    args = [a.tolist() if n in lists else a for n, a in zip(spec.get("args", []), args)]
     options = dict(spec.get("options", {}))
     options.update({k: tensors[v] for k, v in spec.get("tensor_options", {}).items()})
+    options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
     try:
         if kind == "module":
             module = target(**spec.get("init", {}))
@@ -39,9 +76,11 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
         else:
             with torch.no_grad():
                 out = target(*args, **options)
+        outputs = as_outputs(out, spec.get("returns", "tensors"), device)
+    except PartError:
+        raise
     except Exception as err:  # the student's exception becomes a message, not a crash
         raise PartError(f"{type(err).__name__}: {err}") from None
-    outputs = list(out) if isinstance(out, (tuple, list)) else [out]
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:
             raise PartError(f"output {i} is a {type(o).__name__}, expected a torch.Tensor")

@@ -35,8 +35,11 @@ def tolerance(op: str, dtype: torch.dtype) -> Tolerance:
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, op: str) -> bool:
-    """Same shape, and |actual - expected| <= atol + rtol * |expected| everywhere (NaN never matches)."""
+    """Same shape, and |actual - expected| <= atol + rtol * |expected| everywhere (NaN never matches).
+    Integer and boolean answers (token ids, masks) must be exact."""
     if actual.shape != expected.shape:
         return False
+    if not expected.is_floating_point():
+        return not actual.is_floating_point() and torch.equal(actual.to(expected.dtype), expected)
     tol = tolerance(op, expected.dtype)
     return bool(torch.isclose(actual.to(expected.dtype), expected, atol=tol.atol, rtol=tol.rtol).all())

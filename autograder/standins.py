@@ -1,6 +1,7 @@
 """Stand-ins for a student's own earlier parts while a later part is checked, so that a bug costs the
 points of one part only (multi-head attention is graded with a correct attention inside).
-Written with plain torch operations; lives with the grader, never in a release."""
+Written with plain torch operations; lives with the grader, never in a release. The worker receives this
+file as source and runs it only in the short-lived fork that grades a part needing a stand-in."""
 from __future__ import annotations
 
 import math
@@ -17,5 +18,3 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         weights = weights.masked_fill(~mask.any(-1, keepdim=True), 0.0)
     return weights @ v, weights
 
-
-TRUSTED = {"attention": attention}
