@@ -1,5 +1,10 @@
-"""Turning an encoder-decoder model into output sequences: greedy decoding and beam search."""
+"""Turning an encoder-decoder model into output sequences: greedy decoding and beam search.
+
+The search itself only needs a step function: prefixes (n, t) of token ids -> next-token log-probs (n, V).
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -23,22 +28,32 @@ def greedy_decode(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: in
     return out[:, 1:]
 
 
-@torch.no_grad()
-def beam_search(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: int, max_len: int,
-                beam_size: int = 4, length_penalty: float = 1.0) -> list[int]:
-    """Keep the `beam_size` best partial outputs for one source (1, S); return the best finished one.
+Step = Callable[[torch.Tensor], torch.Tensor]
 
-    Hypotheses are ranked by total log-probability / length**length_penalty.
-    """
-    memory, src_mask = model.encode(src)
+
+@torch.no_grad()
+def greedy_steps(step: Step, bos_id: int, eos_id: int, max_len: int) -> list[int]:
+    """Append the most likely token until EOS (kept) or max_len tokens; the result has no BOS."""
+    seq = [bos_id]
+    for _ in range(max_len):
+        seq.append(int(step(torch.tensor([seq]))[0].argmax()))
+        if seq[-1] == eos_id:
+            break
+    return seq[1:]
+
+
+@torch.no_grad()
+def beam_search_steps(step: Step, bos_id: int, eos_id: int, max_len: int, beam_size: int = 4,
+                      length_penalty: float = 1.0) -> list[int]:
+    """Keep the `beam_size` best partial outputs by total log-probability; a hypothesis that ends in EOS is set
+    aside as finished. Stop when no partial output is left, `beam_size` are finished, or after max_len steps.
+    The best finished one wins (partial ones if none finished), ranked by total log-prob / length**length_penalty."""
     beams: list[tuple[list[int], float]] = [([bos_id], 0.0)]
     finished: list[tuple[list[int], float]] = []
     for _ in range(max_len):
-        seqs = torch.tensor([s for s, _ in beams], device=src.device)
-        n = len(beams)
-        logits, _ = model.decode(seqs, memory.expand(n, -1, -1), src_mask.expand(n, -1, -1, -1))
-        logp = logits[:, -1].float().log_softmax(-1)  # (n, V)
-        totals = torch.tensor([score for _, score in beams], device=src.device)[:, None] + logp
+        seqs = torch.tensor([s for s, _ in beams])
+        logp = step(seqs).float()  # (n, V)
+        totals = torch.tensor([score for _, score in beams])[:, None] + logp.cpu()
         top = totals.flatten().topk(min(beam_size, totals.numel()))
         beams = []
         for score, idx in zip(top.values.tolist(), top.indices.tolist()):
@@ -50,3 +65,17 @@ def beam_search(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: int,
     candidates = finished or beams
     best = max(candidates, key=lambda c: c[1] / (len(c[0]) - 1) ** length_penalty)
     return best[0][1:]
+
+
+@torch.no_grad()
+def beam_search(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: int, max_len: int,
+                beam_size: int = 4, length_penalty: float = 1.0) -> list[int]:
+    """Beam search for one source (1, S) with the model's next-token log-probabilities."""
+    memory, src_mask = model.encode(src)
+
+    def step(seqs: torch.Tensor) -> torch.Tensor:
+        n = seqs.size(0)
+        logits, _ = model.decode(seqs.to(src.device), memory.expand(n, -1, -1), src_mask.expand(n, -1, -1, -1))
+        return logits[:, -1].float().log_softmax(-1)
+
+    return beam_search_steps(step, bos_id, eos_id, max_len, beam_size, length_penalty)

@@ -86,7 +86,7 @@ class BPETokenizer:
                     pair_counts[pair] -= f
                     if pair_counts[pair] <= 0:
                         del pair_counts[pair]
-                words[w] = word = _merge(word, best, new_id)
+                words[w] = word = merge_pair(word, best, new_id)
                 for pair in zip(word, word[1:]):
                     pair_counts[pair] += f
                     where[pair].add(w)
@@ -99,7 +99,7 @@ class BPETokenizer:
                 pair = min(zip(ids, ids[1:]), key=lambda p: self.ranks.get(p, len(self.ranks)))
                 if pair not in self.ranks:
                     break
-                ids = _merge(ids, pair, 256 + self.ranks[pair])
+                ids = merge_pair(ids, pair, 256 + self.ranks[pair])
             self._cache[chunk] = ids
         return self._cache[chunk]
 
@@ -134,7 +134,8 @@ def _to_text(buf: bytearray) -> str:
         return buf.decode("utf-8", "replace")
 
 
-def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace every occurrence of `pair`, left to right and without overlaps, by `new_id`."""
     out, i = [], 0
     while i < len(ids):
         if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
@@ -144,3 +145,35 @@ def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+# The teaching version of byte-level BPE (assignment 1): one sequence, no pre-splitting into words.
+
+def learn_merges(text: str, n_merges: int) -> list[tuple[int, int]]:
+    """Repeatedly join the most frequent adjacent pair of the UTF-8 bytes into a new id 256, 257, ...
+    Ties go to the pair that occurs first; training stops early when no pair is left."""
+    ids, merges = list(text.encode("utf-8")), []
+    for new_id in range(256, 256 + n_merges):
+        counts = Counter(zip(ids, ids[1:]))  # insertion order = order of first occurrence
+        if not counts:
+            break
+        best = max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
+        merges.append(best)
+        ids = merge_pair(ids, best, new_id)
+    return merges
+
+
+def apply_merges(text: str, merges: list[tuple[int, int]]) -> list[int]:
+    """Encode: the text's UTF-8 bytes with every merge applied in the order it was learned."""
+    ids = list(text.encode("utf-8"))
+    for i, pair in enumerate(merges):
+        ids = merge_pair(ids, pair, 256 + i)
+    return ids
+
+
+def expand_ids(ids: list[int], merges: list[tuple[int, int]]) -> str:
+    """Decode: every id back to its bytes, then the bytes as UTF-8 (invalid runs become U+FFFD)."""
+    vocab = {i: bytes([i]) for i in range(256)}
+    for i, (a, b) in enumerate(merges):
+        vocab[256 + i] = vocab[a] + vocab[b]
+    return b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
