@@ -20,8 +20,6 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
     if len(outputs) != len(expected):
         return Verdict(False, f"returned {len(outputs)} value(s), expected {len(expected)} ({', '.join(output_names)})")
     for got, want, name in zip(outputs, expected, output_names):
-        if got.shape != want.shape:
-            return Verdict(False, f"{name} has the wrong shape: got {tuple(got.shape)}, expected {tuple(want.shape)}")
         if not got.is_floating_point() and want.is_floating_point():
             return Verdict(False, f"{name} has dtype {got.dtype}, expected a floating-point tensor")
         if got.is_floating_point() and not want.is_floating_point():
@@ -31,6 +29,9 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
     for key, variant in variants.items():
         if len(variant) == len(outputs) and all(close(g, v, op) for g, v in zip(outputs, variant)):
             return Verdict(False, messages[key])
+    for got, want, name in zip(outputs, expected, output_names):
+        if got.shape != want.shape:
+            return Verdict(False, f"{name} has the wrong shape: got {tuple(got.shape)}, expected {tuple(want.shape)}")
     for got, want, name in zip(outputs, expected, output_names):
         if close(got, want, op):
             continue

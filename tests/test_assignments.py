@@ -1,0 +1,107 @@
+"""Every active assignment, graded as submissions: the source notebook earns full marks, its untouched release
+earns zero, and each typical mistake (tests/bugs/<assignment>.py) costs exactly the points of its own part,
+with a message that names the mistake."""
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import Assignment, load_course
+from autograder.grading import SubmissionResult, grade_notebook
+from autograder.notebook import graded_cells, read_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = load_course(ROOT / "course.yml")
+ACTIVE = {"a1": "a1-embeddings"}
+
+
+def bugs_of(short: str) -> object:
+    return importlib.import_module(f"bugs.{short}")
+
+
+def submit(tmp_path: Path, assignment: Assignment, student: str, edits: list[tuple[str, str]]) -> Path:
+    source = assignment.notebooks[0]
+    nb = read_notebook(ROOT / source)
+    for old, new in edits:
+        hits = [c for c in nb.cells if old in c.source]
+        assert len(hits) == 1, f"edit target not found exactly once: {old!r}"
+        hits[0].source = hits[0].source.replace(old, new)
+    path = tmp_path / "submitted" / student / assignment.id / source.name
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def by_part(result: SubmissionResult) -> dict[str, tuple[float | None, list[str]]]:
+    return {p.grade_id: (p.score, p.messages) for p in result.parts}
+
+
+_full: dict[str, SubmissionResult] = {}
+
+
+def full_marks(short: str, tmp_path_factory: pytest.TempPathFactory) -> SubmissionResult:
+    if short not in _full:
+        assignment = COURSE.assignment(ACTIVE[short])
+        path = submit(tmp_path_factory.mktemp(f"source-{short}"), assignment, "source", [])
+        _full[short] = grade_notebook(COURSE, assignment, assignment.notebooks[0], path, "source")
+    return _full[short]
+
+
+@pytest.mark.parametrize("short", list(ACTIVE))
+def test_source_notebook_earns_full_marks(short: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    assignment = COURSE.assignment(ACTIVE[short])
+    result = full_marks(short, tmp_path_factory)
+    autograded = [p for p in result.parts if p.score is not None]
+    assert all(p.score == p.max_score for p in autograded), by_part(result)
+    assert [p.grade_id for p in result.parts if p.score is None] == bugs_of(short).MANUAL
+    manual_points = sum(p.max_score for p in result.parts if p.score is None)
+    assert result.score == assignment.points - manual_points
+    assert sum(c.points for c in graded_cells(read_notebook(ROOT / assignment.notebooks[0]))) == assignment.points
+
+
+@pytest.mark.parametrize("short", list(ACTIVE))
+def test_untouched_release_earns_zero(short: str, tmp_path: Path) -> None:
+    from autograder.release import release
+
+    course_dir = tmp_path / "course"
+    shutil.copytree(ROOT / "assignments", course_dir / "assignments")
+    shutil.copy(ROOT / "course.yml", course_dir / "course.yml")
+    course = load_course(course_dir / "course.yml")
+    assignment = course.assignment(ACTIVE[short])
+    folder = release(course, assignment)
+    source = assignment.notebooks[0]
+    result = grade_notebook(course, assignment, source, folder / source.name, "nobody")
+    assert result.score == 0
+    assert all(p.score in (0, None) for p in result.parts)
+    assert any("NotImplementedError" in m for p in result.parts for m in p.messages)
+
+
+def test_every_autograded_part_has_at_least_two_typical_mistakes() -> None:
+    for short, assignment_id in ACTIVE.items():
+        nb = read_notebook(ROOT / COURSE.assignment(assignment_id).notebooks[0])
+        module = bugs_of(short)
+        for cell in graded_cells(nb):
+            if cell.cell_type == "code" and not cell.source.startswith("check_choice"):
+                n = sum(1 for _, part, _, _ in module.BUGS if part == cell.grade_id)
+                assert n >= 2, f"{assignment_id}: part {cell.grade_id} has {n} typical mistake(s) tested"
+
+
+CASES = [(short, *bug) for short in ACTIVE for bug in bugs_of(short).BUGS]
+
+
+@pytest.mark.parametrize("short,bug,part,edits,words", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, short: str,
+                                                      bug: str, part: str, edits: list[tuple[str, str]], words: str) -> None:
+    assignment = COURSE.assignment(ACTIVE[short])
+    result = grade_notebook(COURSE, assignment, assignment.notebooks[0], submit(tmp_path, assignment, "student", edits), "student")
+    parts, reference = by_part(result), by_part(full_marks(short, tmp_path_factory))
+    score, messages = parts[part]
+    assert score == 0, f"{bug}: part {part} kept {score} points: {messages}"
+    assert any(words in m for m in messages), f"{bug}: messages {messages} do not mention {words!r}"
+    for other, (other_score, _) in parts.items():
+        if other != part:
+            assert other_score == reference[other][0], f"{bug}: part {other} lost points too: {parts[other]}"
