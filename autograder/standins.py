@@ -1,5 +1,6 @@
 """Stand-ins for a student's own earlier parts while a later part is checked, so that a bug costs the
-points of one part only (multi-head attention is graded with a correct attention inside).
+points of one part only (multi-head attention is graded with a correct attention inside, an encoder layer
+with a correct LayerNorm and feed-forward network).
 Written with plain torch operations; lives with the grader, never in a release. The worker receives this
 file as source and runs it only in the short-lived fork that grades a part needing a stand-in."""
 from __future__ import annotations
@@ -30,3 +31,44 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+class LayerNorm(torch.nn.Module):
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(d_model))
+        self.bias = torch.nn.Parameter(torch.zeros(d_model))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+class FeedForward(torch.nn.Module):
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.linear1 = torch.nn.Linear(d_model, d_ff)
+        self.linear2 = torch.nn.Linear(d_ff, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(torch.relu(self.linear1(x)))
+
+
+class MultiHeadAttention(torch.nn.Module):
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.w_q, self.w_k = torch.nn.Linear(d_model, d_model), torch.nn.Linear(d_model, d_model)
+        self.w_v, self.w_o = torch.nn.Linear(d_model, d_model), torch.nn.Linear(d_model, d_model)
+        self.weights = None
+
+    def forward(self, x, context=None, mask=None):
+        source = x if context is None else context
+        b, lq, d = x.shape
+
+        def split(t):
+            return t.view(t.size(0), t.size(1), self.n_heads, self.d_head).transpose(1, 2)
+
+        out, self.weights = attention(split(self.w_q(x)), split(self.w_k(source)), split(self.w_v(source)), mask)
+        return self.w_o(out.transpose(1, 2).reshape(b, lq, d)), self.weights

@@ -16,7 +16,7 @@ from autograder.notebook import graded_cells, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = load_course(ROOT / "course.yml")
-ACTIVE = {"a1": "a1-embeddings"}
+ACTIVE = {"a1": "a1-embeddings", "a2": "a2-attention", "a3": "a3-transformer"}
 
 
 def bugs_of(short: str) -> object:
@@ -100,7 +100,7 @@ def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_f
     result = grade_notebook(COURSE, assignment, assignment.notebooks[0], submit(tmp_path, assignment, "student", edits), "student")
     parts, reference = by_part(result), by_part(full_marks(short, tmp_path_factory))
     score, messages = parts[part]
-    assert score == 0, f"{bug}: part {part} kept {score} points: {messages}"
+    assert score < reference[part][0], f"{bug}: part {part} kept all its points: {messages}"
     assert any(words in m for m in messages), f"{bug}: messages {messages} do not mention {words!r}"
     for other, (other_score, _) in parts.items():
         if other != part:

@@ -75,7 +75,7 @@ def test_copying_the_reference_earns_nothing(tmp_path: Path) -> None:
     result = grade_notebook(course, assignment, assignment.notebooks[0], path, "copycat")
     parts = {p.grade_id: p.score for p in result.parts}
     assert parts["scaled-dot-product-attention"] == 0
-    assert parts["multi-head-attention"] == 6 and parts["layer-norm"] == 4
+    assert parts["multi-head-attention"] == 8 and parts["causal-mask"] == 3
     assert any("PermissionError" in n for n in result.notes), result.notes
 
 

@@ -81,10 +81,10 @@ def graded(course: Path) -> tuple[Path, dict[str, dict[str, str]], dict[str, str
 def test_batch_grades_every_kind_of_submission(graded: tuple) -> None:
     course, rows, _, stdout = graded
     assert set(rows) == {"ada", "ben", "dee", "eve", "fay", "gus", "hal", "ivy"}
-    assert (rows["ivy"]["score"], rows["ivy"]["status"]) == ("28", "graded")
-    assert (rows["ada"]["score"], rows["ada"]["status"]) == ("28", "graded")
-    assert rows["ada"]["positions-answer"] == "", "the free-text answer waits for manual grading"
-    assert float(rows["ben"]["score"]) < 28 and rows["ben"]["multi-head-attention"] == "6"
+    assert (rows["ivy"]["score"], rows["ivy"]["status"]) == ("30", "graded")
+    assert (rows["ada"]["score"], rows["ada"]["status"]) == ("30", "graded")
+    assert rows["ada"]["heads-answer"] == "", "the free-text answer waits for manual grading"
+    assert float(rows["ben"]["score"]) < 30 and rows["ben"]["multi-head-attention"] == "8"
     assert rows["dee"]["score"] == "0"
     for student in ("eve", "gus", "hal"):
         assert (rows[student]["status"], rows[student]["score"]) == ("unreadable", "0"), student
@@ -104,7 +104,7 @@ def test_scores_are_in_nbgrader_gradebook(graded: tuple) -> None:
     from nbgrader.api import Gradebook
 
     with Gradebook(c.db_url, course_id=c.id) as gb:  # what formgrader reads
-        free_text = gb.find_grade("positions-answer", "attention", ASSIGNMENT, "ada")
+        free_text = gb.find_grade("heads-answer", "attention", ASSIGNMENT, "ada")
         assert free_text.needs_manual_grade and free_text.auto_score is None
         assert not gb.find_grade("scaled-dot-product-attention", "attention", ASSIGNMENT, "ada").needs_manual_grade
     for student in ("ada", "ivy"):  # ivy submitted the notebook under another name
@@ -143,7 +143,7 @@ def test_exports(graded: tuple) -> None:
     course, rows, _, _ = graded
     assert autograder(course, "export", "--format", "csv").returncode == 0
     exported = {r["student"]: r for r in csv.DictReader((course / "gradebook_export.csv").open())}
-    assert float(exported["ada"]["score"]) == 28 and exported["ada"]["needs_manual_grade"] == "True"
+    assert float(exported["ada"]["score"]) == 30 and exported["ada"]["needs_manual_grade"] == "True"
     assert autograder(course, "export", "--format", "gradescope").returncode == 0
     results = json.loads((course / "gradescope" / ASSIGNMENT / "ben" / "results.json").read_text())
     assert results["score"] == pytest.approx(float(rows["ben"]["score"]))
@@ -164,7 +164,7 @@ def test_validate_accepts_the_course_and_reports_broken_markup(course: Path, tmp
     nbformat.write(nb, str(path))
     run = autograder(broken, "validate")
     assert run.returncode == 1
-    assert "grade cells add up to 31 points" in run.stderr
+    assert "grade cells add up to 35 points" in run.stderr
     assert re.search(r"cell \d+ \(no-such-check\): no check is registered", run.stderr)
 
 
@@ -232,7 +232,7 @@ def test_release_contains_nothing_hidden(course: Path) -> None:
 def test_hidden_inputs_cannot_be_predicted_from_the_release(course: Path) -> None:
     from safetensors.torch import load_file
 
-    from autograder.checks.attention_basics import SDPA
+    from autograder.checks.attention import SDPA
     from autograder.course import load_course
     from autograder.grading import student_seed
 

@@ -34,7 +34,7 @@ def kinds(course_root: Path) -> dict[str, tuple[bytes | None, str, float | None]
     src = course_root / "assignments" / ASSIGNMENT / "attention.ipynb"
     setup = "torch.manual_seed(0)"
     return {
-        "honest": (src.read_bytes(), "graded", 28.0),
+        "honest": (src.read_bytes(), "graded", 30.0),
         "no scaling": (edited(src, "/ math.sqrt(q.size(-1))", ""), "graded", None),
         "heads split wrong": (edited(src, "return t.view(t.size(0), t.size(1), self.n_heads, self.d_head).transpose(1, 2)",
                                      "return t.reshape(t.size(0), self.n_heads, t.size(1), self.d_head)"), "graded", None),
@@ -42,12 +42,12 @@ def kinds(course_root: Path) -> dict[str, tuple[bytes | None, str, float | None]
         "invalid json": (b'{"cells": [', "unreadable", 0.0),
         "empty": (b"", "unreadable", 0.0),
         "missing": (None, "missing", 0.0),
-        "patched allclose": (edited(src, setup, setup + "\ntorch.allclose = lambda *a, **k: True"), "graded", 28.0),
+        "patched allclose": (edited(src, setup, setup + "\ntorch.allclose = lambda *a, **k: True"), "graded", 30.0),
         "memory bomb": (edited(src, setup, setup + "\ntry:\n    hog = torch.ones(2**36, dtype=torch.uint8)\nexcept Exception:\n    pass"),
-                        "graded", 28.0),
+                        "graded", 30.0),
         "fork bomb": (edited(src, setup, setup + "\nimport os, time\nfor _ in range(200):\n    try:\n        if os.fork() == 0:\n"
                                                "            time.sleep(120); os._exit(0)\n    except OSError:\n        break"),
-                      "graded", 28.0),
+                      "graded", 30.0),
         "hangs": (edited(src, setup, setup + "\nimport time\ntime.sleep(3600)"), "graded", 0.0),
     }
 
@@ -97,8 +97,8 @@ def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
             assert result.score == score, (kind, result.score, parts, result.notes[:3])
         else:  # a typical bug: that part loses points, the others keep theirs
             buggy = "scaled-dot-product-attention" if kind == "no scaling" else "multi-head-attention"
-            assert parts[buggy] < {"scaled-dot-product-attention": 8, "multi-head-attention": 6}[buggy]
-            assert parts["layer-norm"] == 4 and parts["positional-encoding"] == 4
+            assert parts[buggy] < {"scaled-dot-product-attention": 8, "multi-head-attention": 8}[buggy]
+            assert parts["causal-mask"] == 3 and parts["padding-mask"] == 3
         assert rows[result.student]["status"] == status
     assert rss_growth < 600, f"grader memory grew by {rss_growth} MB"
     time.sleep(0.5)

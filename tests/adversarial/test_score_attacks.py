@@ -100,6 +100,6 @@ def test_attack_earns_nothing_more_than_honest_code(tmp_path: Path, attack: str,
             assert score <= (honest_but_unfinished[part] or 0) + 1e-9 or part != SDPA_PART
     if attack != "an input transformer that blanks later cells":  # that one sabotages the student's own cells
         # the student's other, honest parts are still graded in full
-        assert scores["layer-norm"] == 4 and scores["positional-encoding"] == 4, f"{attack}: {scores}"
+        assert scores["multi-head-attention"] == 8 and scores["causal-mask"] == 3, f"{attack}: {scores}"
     after = (ROOT / "grades.csv").read_bytes() if (ROOT / "grades.csv").exists() else None
     assert after == grades_before, "student code must not write the course's files"

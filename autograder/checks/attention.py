@@ -1,48 +1,15 @@
-"""Checks of the attention assignment: positions, scaled dot-product attention, multi-head attention,
-LayerNorm, and Add & Norm. Each lists the mistakes students typically make, as variants of the answer."""
+"""Checks of assignment 2: scaled dot-product attention, masks, self-attention and multi-head attention.
+Each lists the mistakes students typically make, as variants of the answer."""
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 
 from reference_impl.attention import MultiHeadAttention, scaled_dot_product_attention
-from reference_impl.masks import causal_mask
-from reference_impl.norm import LayerNorm
-from reference_impl.positions import sinusoidal_encoding
+from reference_impl.masks import causal_mask, padding_mask
 
 from .spec import Case, ChoiceCheck, Outputs, PartCheck
-
-
-# ---- sinusoidal positional encoding ------------------------------------------------------------
-
-def _pe_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    sizes = [(6, 8), (1, 4)] if not hidden else [(int(torch.randint(5, 40, (1,), generator=g)), 2 * int(torch.randint(2, 12, (1,), generator=g))), (1, 2), (50, 16)]
-    return [Case(f"{n} positions, d_model={d}", {}, {"options": {"n_positions": n, "d_model": d}}) for n, d in sizes]
-
-
-def _pe_variant(swap: bool = False, exponent_i: bool = False):
-    def run(case: Case) -> Outputs:
-        n, d = case.spec["options"]["n_positions"], case.spec["options"]["d_model"]
-        pos = torch.arange(n, dtype=torch.float64)[:, None]
-        i = torch.arange(0, d, 2, dtype=torch.float64)
-        angle = pos / 10000 ** ((i / 2 if exponent_i else i) / d)
-        pe = torch.zeros(n, d, dtype=torch.float64)
-        pe[:, 0::2], pe[:, 1::2] = (torch.cos(angle), torch.sin(angle)) if swap else (torch.sin(angle), torch.cos(angle))
-        return [pe.float()]
-    return run
-
-
-POSITIONS = PartCheck(
-    id="positional-encoding", target="sinusoidal_encoding", kind="function", op="elementwise", outputs=["encoding"],
-    cases=_pe_cases, reference=lambda c: [sinusoidal_encoding(**c.spec["options"])],
-    variants={
-        "sin_cos_swapped": ("sin and cos are swapped: even dimensions 2i take sin, odd dimensions 2i+1 take cos",
-                            _pe_variant(swap=True)),
-        "exponent_i": ("the frequency exponent should be 2i/d_model (i indexes pairs of dimensions), not i/d_model",
-                       _pe_variant(exponent_i=True)),
-    })
 
 
 # ---- scaled dot-product attention ----------------------------------------------------------------
@@ -170,75 +137,85 @@ MHA = PartCheck(
     })
 
 
-# ---- LayerNorm ---------------------------------------------------------------------------------------------
+# ---- masks --------------------------------------------------------------------------------------------------
 
-def _ln_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    def case(label: str, shape: tuple[int, ...]) -> Case:
-        d = shape[-1]
-        t = {"x": torch.randn(shape, generator=g) * 3 + 1, "state.weight": torch.randn(d, generator=g),
-             "state.bias": torch.randn(d, generator=g)}
-        return Case(label, t, {"init": {"d_model": d}, "args": ["x"]})
-
-    if not hidden:
-        return [case("batch of sequences", (2, 3, 8))]
-    return [case("batch of sequences", (4, 5, 16)), case("a single vector", (1, 1, 6)), case("2-D input", (7, 12))]
+def _causal_cases(g: torch.Generator, hidden: bool) -> list[Case]:
+    sizes = [4] if not hidden else [int(torch.randint(3, 12, (1,), generator=g)), 2, 16]
+    return [Case(f"length {n}", {}, {"options": {"n": n}}) for n in sizes]
 
 
-def _ln_ref(c: Case, dim: int = -1, unbiased: bool = False) -> Outputs:
-    x, w, b = c.tensors["x"], c.tensors["state.weight"], c.tensors["state.bias"]
-    if dim == -1 and not unbiased:
-        m = LayerNorm(x.size(-1))
-        m.load_state_dict({"weight": w, "bias": b})
-        with torch.no_grad():
-            return [m(x)]
-    mean, var = x.mean(dim, keepdim=True), x.var(dim, keepdim=True, unbiased=unbiased)
-    return [(x - mean) / torch.sqrt(var + 1e-5) * w + b]
-
-
-LAYERNORM = PartCheck(
-    id="layer-norm", target="LayerNorm", kind="module", op="reduction", outputs=["output"], cases=_ln_cases,
-    reference=_ln_ref,
+CAUSAL = PartCheck(
+    id="causal-mask", target="make_causal_mask", kind="function", op="elementwise", outputs=["mask"],
+    cases=_causal_cases, reference=lambda c: [causal_mask(c.spec["options"]["n"])],
     variants={
-        "wrong_axis": ("LayerNorm normalizes over the wrong axis: each vector is normalized over its own features "
-                       "(the last axis)", lambda c: _ln_ref(c, dim=0)),
-        "wrong_axis_seq": ("LayerNorm normalizes over the sequence axis: normalize over the last axis (features)",
-                           lambda c: _ln_ref(c, dim=-2) if c.tensors["x"].dim() > 2 else [torch.empty(0)]),
-        "unbiased_variance": ("the variance is the unbiased one (divided by n - 1); LayerNorm divides by n",
-                              lambda c: _ln_ref(c, unbiased=True)),
+        "no_diagonal": ("each position must also attend to itself: keep the diagonal (tril, not tril(-1))",
+                        lambda c: [causal_mask(c.spec["options"]["n"]).tril(-1)]),
+        "future": ("the mask lets queries see the future and hides the past: position i may attend to keys 0..i "
+                   "(the lower triangle)", lambda c: [causal_mask(c.spec["options"]["n"]).T]),
     })
 
 
-# ---- Add & Norm --------------------------------------------------------------------------------------------
-
-def _addnorm_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    def case(label: str, shape: tuple[int, ...]) -> Case:
-        d = shape[-1]
-        t = {"x": torch.randn(shape, generator=g), "y": torch.randn(shape, generator=g),
-             "weight": torch.randn(d, generator=g), "bias": torch.randn(d, generator=g)}
-        return Case(label, t, {"args": ["x", "y", "weight", "bias"]})
+def _padding_cases(g: torch.Generator, hidden: bool) -> list[Case]:
+    def case(label: str, b: int, s: int, pad: int) -> Case:
+        tokens = torch.randint(pad + 1, pad + 20, (b, s), generator=g)
+        for row in range(b):
+            tokens[row, int(torch.randint(1, s, (1,), generator=g)):] = pad
+        return Case(label, {"tokens": tokens}, {"args": ["tokens"], "options": {"pad_id": pad}})
 
     if not hidden:
-        return [case("batch of sequences", (2, 4, 8))]
-    return [case("batch of sequences", (3, 6, 16)), case("length 1, batch 1", (1, 1, 8))]
+        return [case("two padded sequences", 2, 5, 0)]
+    return [case("padded sequences", 4, 9, 0), case("pad id 3", 3, 6, 3), case("one sequence", 1, 7, 0)]
 
 
-def _addnorm(c: Case, residual: bool = True, norm_first_add: bool = False) -> Outputs:
-    x, y, w, b = (c.tensors[k] for k in ("x", "y", "weight", "bias"))
-    if norm_first_add:
-        return [x + F.layer_norm(y, (y.size(-1),), w, b)]
-    return [F.layer_norm(x + y if residual else y, (y.size(-1),), w, b)]
-
-
-ADD_NORM = PartCheck(
-    id="add-and-norm", target="add_and_norm", kind="function", op="reduction", outputs=["output"],
-    cases=_addnorm_cases, reference=_addnorm,
+PADDING = PartCheck(
+    id="padding-mask", target="make_padding_mask", kind="function", op="elementwise", outputs=["mask"],
+    cases=_padding_cases, reference=lambda c: [padding_mask(c.tensors["tokens"], c.spec["options"]["pad_id"])],
     variants={
-        "missing_residual": ("the residual connection is missing: add the sublayer's input x to its output before "
-                             "normalizing", lambda c: _addnorm(c, residual=False)),
-        "norm_before_add": ("the sublayer output is normalized before the residual is added; post-norm is "
-                            "LayerNorm(x + sublayer(x))", lambda c: _addnorm(c, norm_first_add=True)),
+        "inverted": ("the mask is True at padding; True must mean \"may attend\": real tokens are True",
+                     lambda c: [~padding_mask(c.tensors["tokens"], c.spec["options"]["pad_id"])]),
+        "query_axis": ("the mask hides padded queries, shape (B, 1, S, 1); it must hide padded keys, shape (B, 1, 1, S)",
+                       lambda c: [padding_mask(c.tensors["tokens"], c.spec["options"]["pad_id"]).transpose(-1, -2)]),
     })
 
+
+# ---- single-head self-attention -------------------------------------------------------------------------
+
+def _self_attention_cases(g: torch.Generator, hidden: bool) -> list[Case]:
+    def case(label: str, b: int, n: int, d: int, masked: bool) -> Case:
+        t = {"x": torch.randn(b, n, d, generator=g)}
+        for name in ("w_q", "w_k", "w_v"):
+            t[f"state.{name}.weight"] = torch.randn(d, d, generator=g) / math.sqrt(d)
+        spec = {"init": {"d_model": d}, "args": ["x"], "substitute": {"scaled_dot_product_attention": "attention"}}
+        if masked:
+            t["mask"] = causal_mask(n)
+            spec["tensor_options"] = {"mask": "mask"}
+        return Case(label, t, spec)
+
+    if not hidden:
+        return [case("a batch of sequences", 2, 4, 8, False)]
+    return [case("a batch of sequences", 3, 6, 16, False), case("causal", 2, 5, 8, True), case("one sequence", 1, 9, 4, False)]
+
+
+def _self_attention_ref(c: Case, values_raw: bool = False, keys_from_q: bool = False) -> Outputs:
+    x, mask = c.tensors["x"], c.tensors.get("mask")
+    w = {n: c.tensors[f"state.{n}.weight"] for n in ("w_q", "w_k", "w_v")}
+    q = x @ w["w_q"].T
+    k = x @ (w["w_q"] if keys_from_q else w["w_k"]).T
+    v = x if values_raw else x @ w["w_v"].T
+    return list(scaled_dot_product_attention(q, k, v, mask))
+
+
+SELF_ATTENTION = PartCheck(
+    id="self-attention", target="SelfAttention", kind="module", op="composite", outputs=["output", "weights"],
+    cases=_self_attention_cases, reference=_self_attention_ref,
+    variants={
+        "values_raw": ("the values are the inputs themselves; project them with W_V",
+                       lambda c: _self_attention_ref(c, values_raw=True)),
+        "keys_from_q": ("the keys are computed with W_Q; use W_K for the keys",
+                        lambda c: _self_attention_ref(c, keys_from_q=True)),
+    })
+
+WHICH_WEIGHTS = ChoiceCheck(id="weights-of-input-2", target="answer_weights_of_input_2", options=["a", "b", "c", "d"])
 WHY_SCALE = ChoiceCheck(id="why-scale", target="answer_why_scale", options=["a", "b", "c", "d"])
 
-CHECKS = {c.id: c for c in (POSITIONS, SDPA, MHA, LAYERNORM, ADD_NORM, WHY_SCALE)}
+CHECKS = {c.id: c for c in (WHICH_WEIGHTS, SDPA, WHY_SCALE, CAUSAL, PADDING, SELF_ATTENTION, MHA)}
