@@ -42,7 +42,12 @@ def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str,
 def call_with_standins(shell: Any, header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
     """Answer in a child that installs the stand-ins and exits; its reply is checked here, then passed on."""
     r, w = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as err:  # the notebook's own processes used up the worker's limit
+        os.close(r), os.close(w)
+        send(write_fd, {"ok": False, "error": f"cannot start the process that grades this part: {err}"})
+        return
     if pid == 0:
         os.close(r)
         try:

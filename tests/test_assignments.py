@@ -4,6 +4,7 @@ with a message that names the mistake."""
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 from pathlib import Path
 
@@ -63,8 +64,41 @@ def test_source_notebook_earns_full_marks(short: str, tmp_path_factory: pytest.T
     assert sum(c.points for c in graded_cells(read_notebook(ROOT / assignment.notebooks[0]))) == assignment.points
 
 
+def release_lines(folder: Path) -> set[str]:
+    """Every stripped line of the release's text: cell sources of notebooks, lines of other files."""
+    lines: set[str] = set()
+    for path in (p for p in folder.rglob("*") if p.is_file() and p.suffix != ".safetensors"):
+        if path.suffix == ".ipynb":
+            texts = [c.source for c in nbformat.read(str(path), as_version=4).cells]
+        else:
+            texts = [path.read_text(errors="ignore")]
+        lines |= {l.strip() for t in texts for l in t.splitlines()}
+    return lines
+
+
+def assert_nothing_hidden_in(release: Path, source: nbformat.NotebookNode) -> None:
+    secret_lines = []
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        for region in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", cell.source, re.S):
+            secret_lines += [l.strip() for l in region.splitlines() if len(l.strip()) > 12]
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            secret_lines += [l.strip() for l in cell.source.splitlines() if l.strip()]
+    assert len(secret_lines) > 10
+    lines = release_lines(release)
+    leaked = [l for l in secret_lines if l in lines]
+    assert not leaked, leaked
+    # no line of the reference, except lines the instructor shows on purpose outside solution regions (skeletons,
+    # and given code such as assignment 3's data and model)
+    shown = {l.strip() for cell in source.cells
+             for l in re.sub(r"### BEGIN (SOLUTION|HIDDEN TESTS).*?### END \1", "", cell.source, flags=re.S).splitlines()}
+    reference_lines = {l.strip() for p in (ROOT / "reference_impl").rglob("*.py") for l in p.read_text().splitlines()
+                       if len(l.strip()) > 30 and not l.strip().startswith(("from ", "import ", "#", '"""'))}
+    assert not (reference_lines - shown) & lines
+
+
 @pytest.mark.parametrize("short", list(ACTIVE))
-def test_untouched_release_earns_zero(short: str, tmp_path: Path) -> None:
+def test_release_hides_solutions_and_earns_zero(short: str, tmp_path: Path) -> None:
     from autograder.release import release
 
     course_dir = tmp_path / "course"
@@ -74,10 +108,13 @@ def test_untouched_release_earns_zero(short: str, tmp_path: Path) -> None:
     assignment = course.assignment(ACTIVE[short])
     folder = release(course, assignment)
     source = assignment.notebooks[0]
+    assert_nothing_hidden_in(folder, read_notebook(course.root / source))
     result = grade_notebook(course, assignment, source, folder / source.name, "nobody")
     assert result.score == 0
     assert all(p.score in (0, None) for p in result.parts)
     assert any("NotImplementedError" in m for p in result.parts for m in p.messages)
+    secret = (course.root / ".grading-secret").read_text().strip()
+    assert not any(secret in p.read_bytes().decode(errors="ignore") for p in folder.rglob("*") if p.is_file())
 
 
 def test_every_autograded_part_has_at_least_two_typical_mistakes() -> None:
