@@ -16,10 +16,17 @@ from .validate import validate
 
 EXAMPLES = {
     "ada": ("the source solution, on time", None, 0),
-    "ben": ("a typical bug: attention scores not divided by sqrt(d_k)",
-            ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "scores = q @ k.transpose(-2, -1)"), 0),
+    "ben": ("a typical bug in each assignment:", "bug", 0),
     "cy": ("the source solution, two days late", None, 2),
     "dee": ("the untouched release notebook", "release", 0),
+}
+BUGS = {  # assignment -> (what ben got wrong, the edit of the solution)
+    "a1-embeddings": ("token embeddings not scaled by sqrt(d_model)",
+                      ("return self.table(tokens) * math.sqrt(self.d_model)", "return self.table(tokens)")),
+    "a2-attention": ("attention scores not divided by sqrt(d_k)",
+                     ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "scores = q @ k.transpose(-2, -1)")),
+    "a3-transformer": ("no ReLU in the feed-forward network",
+                       ("return self.linear2(F.relu(self.linear1(x)))", "return self.linear2(self.linear1(x))")),
 }
 
 
@@ -34,9 +41,9 @@ def make_examples(course: Course, folder: Path) -> None:
             for source in assignment.notebooks:
                 origin = course.root / "release" / assignment.id / source.name if edit == "release" else course.root / source
                 nb = nbformat.read(str(origin), as_version=4)
-                if isinstance(edit, tuple):
+                if edit == "bug" and assignment.id in BUGS:
                     for cell in nb.cells:
-                        cell.source = cell.source.replace(*edit)
+                        cell.source = cell.source.replace(*BUGS[assignment.id][1])
                 nbformat.write(nb, str(target / source.name))
             when = assignment.due - dt.timedelta(days=1) + dt.timedelta(days=days_late + (1 if days_late else 0))
             (target / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
@@ -62,6 +69,8 @@ def run_demo(course: Course) -> int:
     print("3. example submissions in demo-out/submitted/:")
     for student, (what, _, _) in EXAMPLES.items():
         print(f"   {student:<4} {what}")
+    for assignment_id, (what, _) in BUGS.items():
+        print(f"        {assignment_id}: {what}")
     for assignment in demo.active:
         print(f"4. grade {assignment.id} (2 jobs):")
         results = grade_batch(demo, assignment, work / "submitted", jobs=2, progress=False)
