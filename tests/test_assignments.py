@@ -142,3 +142,16 @@ def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_f
     for other, (other_score, _) in parts.items():
         if other != part:
             assert other_score == reference[other][0], f"{bug}: part {other} lost points too: {parts[other]}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("short", list(ACTIVE))
+def test_source_earns_full_marks_when_every_case_also_runs_on_the_gpu(short: str, tmp_path: Path,
+                                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    import dataclasses
+
+    course = dataclasses.replace(COURSE, device="cuda")
+    assignment = course.assignment(ACTIVE[short])
+    path = submit(tmp_path, assignment, "gpu", [])
+    result = grade_notebook(course, assignment, assignment.notebooks[0], path, "gpu")
+    assert by_part(result) == by_part(full_marks(short, tmp_path_factory))

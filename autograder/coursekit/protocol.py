@@ -23,11 +23,12 @@ class PartError(Exception):
 
 def table_step(table: torch.Tensor) -> Any:
     """A toy language model for decoding checks: table (T, V, V) holds the log-probabilities of the next token
-    given the prefix length t (capped at T) and the prefix's last token. step(prefixes (n, t)) -> (n, V)."""
+    given the prefix length t (capped at T) and the prefix's last token. step(prefixes (n, t)) -> (n, V), on
+    the CPU like the step functions of the notebooks, whatever device the table is on."""
     def step(prefixes: torch.Tensor) -> torch.Tensor:
         prefixes = torch.as_tensor(prefixes, device=table.device)
         prefixes = prefixes[None] if prefixes.dim() == 1 else prefixes
-        return table[min(prefixes.size(1), table.size(0)) - 1, prefixes[:, -1]]
+        return table[min(prefixes.size(1), table.size(0)) - 1, prefixes[:, -1]].cpu()
     return step
 
 
@@ -84,6 +85,6 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:
             raise PartError(f"output {i} is a {type(o).__name__}, expected a torch.Tensor")
-        if o.device != device:
+        if tensors and o.device != device:  # a part that gets no tensors (a mask of size n) may answer on the CPU
             raise PartError(f"output {i} is on {o.device}, but the inputs were on {device}")
     return [o.cpu() for o in outputs]
