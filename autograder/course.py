@@ -18,11 +18,12 @@ class Limits:
     memory_mb: int = 2048
     file_size_mb: int = 64
     processes: int = 64
+    disk_mb: int = 256
 
     def for_worker(self) -> dict[str, float]:
         """What a worker is held to (autograder/limits.py, and the grader's process cap)."""
         return {"memory_mb": self.memory_mb, "file_size_mb": self.file_size_mb,
-                "cpu_s": int(self.check_timeout_s * 20), "processes": self.processes}
+                "cpu_s": int(self.check_timeout_s * 20), "processes": self.processes, "disk_mb": self.disk_mb}
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,13 @@ class _Reader:
         if value is None:
             return default
         m = self.mapping(value, key, {"check_timeout_s": False, "memory_mb": False, "file_size_mb": False,
-                                      "processes": False})
+                                      "processes": False, "disk_mb": False})
         return Limits(
             check_timeout_s=self.number(m.get("check_timeout_s", default.check_timeout_s), key + ("check_timeout_s",), 0.1),
             memory_mb=int(self.number(m.get("memory_mb", default.memory_mb), key + ("memory_mb",), 64)),
             file_size_mb=int(self.number(m.get("file_size_mb", default.file_size_mb), key + ("file_size_mb",), 1)),
             processes=int(self.number(m.get("processes", default.processes), key + ("processes",), 8)),
+            disk_mb=int(self.number(m.get("disk_mb", default.disk_mb), key + ("disk_mb",), 1)),
         )
 
     def late_policy(self, value: Any, key: Key, default: LatePolicy) -> LatePolicy:

@@ -16,7 +16,7 @@ class Protection:
 
 
 def protections() -> list[Protection]:
-    abi = abi_version()
+    abi, network, disk = abi_version(), _can_unshare_network(), _can_cap_disk()
     return [
         Protection("scores decided outside student code", True, "student code runs in worker processes; tensors come back as safetensors"),
         Protection("resource limits", True, "memory, CPU time, file size, open files, no core dumps (rlimits)"),
@@ -27,21 +27,40 @@ def protections() -> list[Protection]:
         Protection("process and thread count limited", cgroups.available(),
                    "a pids control group per worker" if cgroups.available() else
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
-        Protection("network namespace per worker", _can_unshare_network(),
-                   "no network at all (UDP included)" if _can_unshare_network() else "not permitted here: only TCP is refused"),
+        Protection("network namespace per worker", network,
+                   "no network at all (UDP included)" if network else "not permitted here: only TCP is refused"),
+        Protection("files capped in total", disk,
+                   "a private tmpfs per worker: many files cannot fill the disk" if disk else
+                   "no private mount namespace: each file is capped, but not their number"),
         Protection("bubblewrap", shutil.which("bwrap") is not None, shutil.which("bwrap") or "not installed (apt-get install bubblewrap)"),
     ]
 
 
-def _can_unshare_network() -> bool:
-    """Try it in a throwaway child process."""
+def _in_a_child(check: str) -> bool:
+    """Run one of limits.py's isolation steps in a throwaway child process working in a temporary folder."""
     import multiprocessing
-
-    from .limits import leave_network
+    import tempfile
 
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(1) as pool:
-        return bool(pool.apply(leave_network))
+    with tempfile.TemporaryDirectory(prefix="doctor-") as folder, ctx.Pool(1) as pool:
+        return bool(pool.apply(_try, (check, folder)))
+
+
+def _try(check: str, folder: str) -> bool:
+    import os
+
+    from . import limits
+
+    os.chdir(folder)
+    return limits.leave_network() if check == "network" else limits.cap_disk(1)
+
+
+def _can_unshare_network() -> bool:
+    return _in_a_child("network")
+
+
+def _can_cap_disk() -> bool:
+    return _in_a_child("disk")
 
 
 def safe_to_grade() -> tuple[bool, str]:

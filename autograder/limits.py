@@ -32,17 +32,62 @@ def apply_limits(limits: dict[str, Any]) -> None:
     tempfile.tempdir = None  # forget a temp folder chosen before the environment changed
 
 
-CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags: int) -> bool:
+    """Root unshares directly; others through a new user namespace, mapping their own ids into it."""
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        return _libc().unshare(flags) == 0
+    if _libc().unshare(flags | CLONE_NEWUSER) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return True
 
 
 def leave_network() -> bool:
     """Move into a new network namespace with no interfaces but loopback-down: no TCP, UDP or anything else
-    reaches out. Root can do it directly; others through a new user namespace. False where neither works."""
-    import ctypes
+    reaches out. False where the kernel does not allow it."""
+    return _unshare(CLONE_NEWNET)
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
-    return libc.unshare(flags) == 0
+
+def cap_disk(disk_mb: int) -> bool:
+    """Put a tmpfs of disk_mb over the scratch folder (the working directory), in a mount namespace of this
+    process and its children alone, holding the same files: everything the code writes, in as many files as
+    it likes, counts against one cap, and none of it reaches the grader's disk. False where not allowed."""
+    scratch = os.getcwd()
+    folders, files = [], {}
+    for folder, _, names in os.walk(scratch):
+        folders.append(os.path.relpath(folder, scratch))
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, scratch)] = f.read()
+    if not _unshare(CLONE_NEWNS):
+        return False
+    libc = _libc()
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing propagates back to the host
+        return False
+    options = f"size={int(disk_mb)}m,mode=0700".encode()
+    if libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        return False
+    os.chdir(scratch)  # enter the tmpfs: the old working directory is underneath it
+    for rel in folders:
+        os.makedirs(rel, exist_ok=True)
+    for rel, data in files.items():
+        with open(rel, "wb") as f:
+            f.write(data)
+    return True
 
 
 def hide_filesystem() -> int:
@@ -58,6 +103,8 @@ def explain(error: str, limits: dict[str, Any]) -> str:
         return f"ran out of memory: the limit is {limits['memory_mb']} MB ({error[:120]})"
     if "File too large" in error:
         return f"wrote a file larger than the limit of {limits['file_size_mb']} MB"
+    if "No space left on device" in error:
+        return f"wrote more than the limit of {limits.get('disk_mb', 256)} MB of files in all"
     if "Too many open files" in error:
         return "opened more than 256 files at once"
     if "Resource temporarily unavailable" in error or "can't start new thread" in error:

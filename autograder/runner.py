@@ -102,6 +102,7 @@ class Worker:
         self.group = None  # the worker's process-count control group, where the machine allows one
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
+        self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
@@ -124,6 +125,7 @@ class Worker:
             self.broken = f"running the notebook's code failed: {err}"
             raise WorkerFailure(self.broken) from None
         self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
+        self.disk_capped = bool(header.get("disk_capped"))
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
                   timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .coursekit.protocol import PartError, invoke
-from .limits import apply_limits, hide_filesystem, leave_network
+from .limits import apply_limits, cap_disk, hide_filesystem, leave_network
 from .wire import WireError, receive, send
 
 MAX_INPUT = 256 << 20
@@ -79,8 +79,10 @@ def serve(read_fd: int, write_fd: int) -> None:
     header, _ = receive(read_fd, MAX_INPUT)
     apply_limits(header["limits"])
     offline = leave_network()
+    disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
     landlock = hide_filesystem()
-    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline})
+    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
+                    "disk_capped": disk_capped})
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
         if header["op"] == "exit":

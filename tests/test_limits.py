@@ -47,7 +47,29 @@ def test_file_and_output_floods_are_cut_off(server: ForkServer, tmp_path: Path) 
         errors = [e["error"] for e in w.cell_errors]
         assert len(errors) == 2 and all("larger than the limit of 8 MB" in e for e in errors), errors
         assert w.get("ok") == ("still running", None)
-    assert (tmp_path / "fill.bin").stat().st_size <= 8 << 20
+    fill = tmp_path / "fill.bin"
+    assert not fill.exists() or fill.stat().st_size <= 8 << 20
+
+
+def test_many_files_fill_only_the_private_disk_cap(server: ForkServer, tmp_path: Path) -> None:
+    """Each file under the size limit, together far over the disk cap: writing stops at the cap, the feedback
+    names it, nothing reaches the grader's disk, and the support files are still readable."""
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "note.txt").write_text("visible")
+    limits = {**LIMITS, "disk_mb": 32}
+    cells = ["written = 0\nfor i in range(100):\n    with open(f'part{i}.bin', 'wb') as f:\n        f.write(b'x' * (4 << 20))\n"
+             "    written += 4", "note = open('fixtures/note.txt').read()"]
+    cells.insert(0, "import tempfile\nwith tempfile.TemporaryFile() as t:\n    t.write(b'ok')\ntemp_ok = True")
+    before = sorted([p.name for p in tmp_path.rglob("*")] + [".tmp"])  # the worker's temp folder, made before the cap
+    with Worker(["import os"] + cells, 10, str(tmp_path), server=server, limits=limits) as w:
+        w.ensure()
+        if not w.disk_capped:
+            pytest.skip("this machine does not allow a private mount namespace")
+        assert any("more than the limit of 32 MB of files in all" in e["error"] for e in w.cell_errors), w.cell_errors
+        assert 16 <= w.get("written")[0] <= 32
+        assert w.get("note") == ("visible", None)
+        assert w.get("temp_ok") == (True, None), "the temp folder is there inside the cap too"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before, "nothing the code wrote is on the grader's disk"
 
 
 def test_the_graders_environment_does_not_reach_student_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

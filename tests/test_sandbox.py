@@ -53,10 +53,11 @@ def test_other_students_scratch_folders_are_out_of_reach(server: ForkServer, tmp
     alice, bob = tmp_path / "alice", tmp_path / "bob"
     alice.mkdir(), bob.mkdir()
     (alice / "answer.txt").write_text("alice's work")
-    cells = ["import os", attempt(f"open({str(alice / 'answer.txt')!r}).read()"), "open('mine.txt', 'w').write('bob')"]
+    cells = ["import os", attempt(f"open({str(alice / 'answer.txt')!r}).read()"), "open('mine.txt', 'w').write('bob')",
+             "mine = open('mine.txt').read()"]
     with Worker(cells, 10, str(bob), server=server) as w:
         assert w.get("outcome") == ("PermissionError", None)
-    assert (bob / "mine.txt").read_text() == "bob"
+        assert w.get("mine") == ("bob", None), "a worker reads and writes its own scratch folder"
 
 
 def test_copying_the_reference_earns_nothing(tmp_path: Path) -> None:

@@ -65,6 +65,16 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         if callable(obj) and getattr(obj, '__name__', '') == 'attention' and obj is not scaled_dot_product_attention:
             return obj(q, k, v, mask)
     raise NotImplementedError()""",
+    "hiding tracebacks": """import sys, traceback
+get_ipython().showtraceback = lambda *a, **k: None
+sys.excepthook = lambda *a: None
+traceback.print_exc = lambda *a, **k: None
+def scaled_dot_product_attention(q, k, v, mask=None):
+    raise NotImplementedError()""",
+    "filling the disk with many files": NOT_DONE + """
+for i in range(1000):
+    with open(f'junk{i}.bin', 'wb') as f:
+        f.write(b'x' * (60 << 20))""",
     "a wrong-sized tensor made to look right": """import torch
 def scaled_dot_product_attention(q, k, v, mask=None):
     out = torch.zeros(1)
@@ -101,5 +111,9 @@ def test_attack_earns_nothing_more_than_honest_code(tmp_path: Path, attack: str,
     if attack != "an input transformer that blanks later cells":  # that one sabotages the student's own cells
         # the student's other, honest parts are still graded in full
         assert scores["multi-head-attention"] == 8 and scores["causal-mask"] == 3, f"{attack}: {scores}"
+    if attack == "hiding tracebacks":  # the error still reaches the feedback: it never went through a traceback
+        assert any("NotImplementedError" in m for p in result.parts if p.grade_id == SDPA_PART for m in p.messages)
+    if attack == "filling the disk with many files":
+        assert any("MB of files in all" in n for n in result.notes), result.notes
     after = (ROOT / "grades.csv").read_bytes() if (ROOT / "grades.csv").exists() else None
     assert after == grades_before, "student code must not write the course's files"
