@@ -44,8 +44,9 @@ def _handled_fs(abi: int) -> int:
     return mask
 
 
-def restrict(readable: list[str], writable: list[str]) -> int:
-    """Apply the ruleset to this process and its future children; return the ABI used (0: not applied)."""
+def restrict(readable: list[str], writable: list[str], listable: list[str] | None = None) -> int:
+    """Apply the ruleset to this process and its future children; return the ABI used (0: not applied).
+    `listable` folders (and everything beneath them) may be listed, but their files not read."""
     abi = abi_version()
     if abi == 0:
         return 0
@@ -57,7 +58,7 @@ def restrict(readable: list[str], writable: list[str]) -> int:
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for paths, access in ((readable, READ), (writable, fs)):
+        for paths, access in ((listable or [], READ_DIR), (readable, READ), (writable, fs)):
             for path in paths:
                 try:
                     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -82,6 +83,48 @@ def own_proc() -> list[str]:
     return [f"/proc/{os.getpid()}"]
 
 
-def python_folders() -> list[str]:
-    """Where this interpreter's code lives: the installation and the environment, never a source checkout."""
-    return sorted({sys.base_prefix, sys.prefix, os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)})
+KIT_PACKAGES = ("autograder", "reference_impl")
+
+
+def kit_folders() -> list[str]:
+    """Where the kit's own packages live (the reference, the checks, the stand-ins): hidden from student code
+    also when they are installed inside the environment's site-packages rather than from a checkout."""
+    import importlib.util
+
+    folders = []
+    for name in KIT_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            folders += [os.path.realpath(p) for p in spec.submodule_search_locations]
+    return folders
+
+
+def readable_except(roots: list[str], hidden: list[str]) -> tuple[list[str], list[str]]:
+    """(readable, listable): everything beneath `roots` except the `hidden` folders. Landlock can only grant,
+    so a root that holds a hidden folder is opened level by level: the folders on the way down may only be
+    listed, and everything beside them is readable."""
+    readable, listable = [], []
+
+    def open_up(folder: str) -> None:
+        listable.append(folder)
+        for entry in os.scandir(folder):
+            if entry.path in hidden:
+                continue
+            if any(h.startswith(entry.path + os.sep) for h in hidden):
+                open_up(entry.path)
+            else:
+                readable.append(entry.path)
+
+    for root in roots:
+        if any(h.startswith(root.rstrip(os.sep) + os.sep) for h in hidden):
+            open_up(root)
+        elif root not in hidden:
+            readable.append(root)
+    return readable, listable
+
+
+def python_folders() -> tuple[list[str], list[str]]:
+    """(readable, listable): where this interpreter's code lives, the installation and the environment, minus
+    the kit's own packages; never a source checkout."""
+    roots = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)})
+    return readable_except(roots, kit_folders())

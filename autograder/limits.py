@@ -94,7 +94,8 @@ def hide_filesystem() -> int:
     """Only the system, Python's folders and this worker's scratch folder stay visible (Landlock ABI, 0: none)."""
     from .landlock import SYSTEM, own_proc, python_folders, restrict
 
-    return restrict(SYSTEM + own_proc() + python_folders(), [os.getcwd()])
+    readable, listable = python_folders()
+    return restrict(SYSTEM + own_proc() + readable, [os.getcwd()], listable)
 
 
 def explain(error: str, limits: dict[str, Any]) -> str:

@@ -92,3 +92,48 @@ def test_no_network_at_all_where_namespaces_are_allowed(server: ForkServer, tmp_
     with Worker(cells, 10, str(tmp_path), server=server) as w:
         assert w.get("udp")[0] == "OSError"  # network is unreachable: no route, no interface
         assert w.get("interfaces") == ("lo", None), "a fresh namespace has only its own loopback"
+
+
+def test_the_kits_packages_stay_hidden_when_installed_among_other_packages(tmp_path: Path) -> None:
+    """Installed from a wheel, reference_impl sits in site-packages next to torch: the worker may read every
+    other package there, and list the folder, but not read the kit's files."""
+    if abi_version() == 0:
+        pytest.skip("no Landlock in this kernel")
+    for name, text in {"top.py": "top", "other_pkg/mod.py": "other", "site/other/mod.py": "deep",
+                       "site/reference_impl/secret.py": "the reference"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+
+    def child() -> None:
+        from autograder.landlock import readable_except, restrict
+
+        readable, listable = readable_except([str(tmp_path)], [str(tmp_path / "site" / "reference_impl")])
+        restrict(readable, [], listable)
+        outcome = {}
+        for name in ("top.py", "other_pkg/mod.py", "site/other/mod.py", "site/reference_impl/secret.py"):
+            try:
+                outcome[name] = (tmp_path / name).read_text()
+            except OSError as err:
+                outcome[name] = type(err).__name__
+        outcome["listing"] = " ".join(sorted(os.listdir(tmp_path / "site")))
+        queue.put(outcome)
+
+    process = ctx.Process(target=child)
+    process.start()
+    outcome = queue.get(timeout=30)
+    process.join()
+    assert outcome == {"top.py": "top", "other_pkg/mod.py": "other", "site/other/mod.py": "deep",
+                       "site/reference_impl/secret.py": "PermissionError", "listing": "other reference_impl"}
+
+
+def test_the_worker_hides_the_kits_own_packages() -> None:
+    from autograder.landlock import kit_folders, python_folders
+
+    kit = kit_folders()
+    assert {Path(k).name for k in kit} == {"autograder", "reference_impl"}
+    readable, _ = python_folders()
+    assert not any(r == k or r.startswith(k + os.sep) or k.startswith(r + os.sep) for r in readable for k in kit)
