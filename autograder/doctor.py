@@ -32,7 +32,9 @@ def protections() -> list[Protection]:
         Protection("files capped in total", disk,
                    "a private tmpfs per worker: many files cannot fill the disk" if disk else
                    "no private mount namespace: each file is capped, but not their number"),
-        Protection("bubblewrap", shutil.which("bwrap") is not None, shutil.which("bwrap") or "not installed (apt-get install bubblewrap)"),
+        Protection("bubblewrap", shutil.which("bwrap") is not None,
+                   f"{shutil.which('bwrap')}: the fork server and its workers see no course, reference or home folder"
+                   if shutil.which("bwrap") else "not installed (apt-get install bubblewrap); Landlock hides the files"),
     ]
 
 

@@ -16,6 +16,8 @@ from typing import IO, Any
 
 import torch
 
+from .bubblewrap import available as bubblewrap_available
+from .bubblewrap import command as bubblewrap_command
 from .cgroups import cap_processes
 from .cgroups import remove as remove_group
 from .course import Limits
@@ -44,19 +46,33 @@ WORKER_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1
 class ForkServer:
     """A warm process that forks one worker per submission (see autograder/forkserver.py)."""
 
-    def __init__(self, start_timeout_s: float = 60.0) -> None:
+    def __init__(self, start_timeout_s: float = 60.0, bubblewrap: bool | None = None) -> None:
+        """`bubblewrap`: run inside bwrap (True), not (False), or where the machine has it (None); a sandbox that
+        fails to start falls back to none, and `self.bubblewrap` says which one runs."""
+        want = bubblewrap_available() if bubblewrap is None else bubblewrap
+        self.bubblewrap = want and self._start(start_timeout_s, True)
+        if not self.bubblewrap and not self._start(start_timeout_s, False):
+            raise RuntimeError("the worker fork server did not start")
+        self.lock = threading.Lock()
+
+    def _start(self, timeout: float, sandboxed: bool) -> bool:
         ours, theirs = socket.socketpair()
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver", str(theirs.fileno())],
+        argv = [sys.executable, "-m", "autograder.forkserver", str(theirs.fileno())]
+        self.proc = subprocess.Popen(bubblewrap_command(argv) if sandboxed else argv,
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                                      env={**os.environ, **WORKER_ENV}, start_new_session=True)
         theirs.close()
-        self.sock, self.lock = ours, threading.Lock()
-        self.sock.settimeout(start_timeout_s)
+        self.sock = ours
+        self.sock.settimeout(timeout)
         self.replies = self.sock.makefile("rb")
-        if not json.loads(self.replies.readline() or b"{}").get("ready"):
+        try:
+            ready = json.loads(self.replies.readline() or b"{}").get("ready")
+        except OSError:
+            ready = False
+        if not ready:
             self.close()
-            raise RuntimeError("the worker fork server did not start")
+        return bool(ready)
 
     def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int]:
         """Fork a child working in `cwd`, writing its output to `log`; return (pid, fd to it, fd from it)."""

@@ -24,9 +24,15 @@ def attempt(expression: str) -> str:
     return f"try:\n    _ = {expression}\n    outcome = 'succeeded'\nexcept Exception as e:\n    outcome = type(e).__name__"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ForkServer() as s:
+@pytest.fixture(scope="module", params=[False, True], ids=["landlock", "bubblewrap+landlock"])
+def server(request: pytest.FixtureRequest):
+    """Every sandbox test runs with the fork server on the host and inside bubblewrap (where installed)."""
+    from autograder.bubblewrap import available
+
+    if request.param and not available():
+        pytest.skip("bubblewrap is not installed")
+    with ForkServer(bubblewrap=request.param) as s:
+        assert s.bubblewrap == request.param
         yield s
 
 
@@ -45,7 +51,8 @@ def test_out_of_reach(server: ForkServer, tmp_path: Path, expression: str) -> No
     cells = ["import os, signal, socket", attempt(expression)]
     with Worker(cells, 10, str(tmp_path), server=server) as w:
         outcome, _ = w.get("outcome")
-    assert outcome in ("PermissionError", "ModuleNotFoundError", "ImportError", "ProcessLookupError"), outcome
+    # FileNotFoundError: inside bubblewrap the course and the reference do not exist at all
+    assert outcome in ("PermissionError", "FileNotFoundError", "ModuleNotFoundError", "ImportError", "ProcessLookupError"), outcome
     assert outcome != "succeeded"
 
 
