@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from . import cgroups
+from . import cgroups, seccomp
 from .landlock import abi_version
 
 
@@ -29,6 +29,9 @@ def protections() -> list[Protection]:
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
         Protection("network namespace per worker", network,
                    "no network at all (UDP included)" if network else "not permitted here: only TCP is refused"),
+        Protection("dangerous system calls refused", seccomp.available(),
+                   "seccomp: no mounts, namespaces, tracing, BPF, keys or kernel modules once set up"
+                   if seccomp.available() else "no seccomp filter for this architecture"),
         Protection("files capped in total", disk,
                    "a private tmpfs per worker: many files cannot fill the disk" if disk else
                    "no private mount namespace: each file is capped, but not their number"),

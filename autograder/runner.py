@@ -119,6 +119,7 @@ class Worker:
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
         self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
+        self.seccomp = False  # whether the worker's dangerous system calls are refused
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
@@ -142,6 +143,7 @@ class Worker:
             raise WorkerFailure(self.broken) from None
         self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
         self.disk_capped = bool(header.get("disk_capped"))
+        self.seccomp = bool(header.get("seccomp"))
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
                   timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

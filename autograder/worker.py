@@ -10,11 +10,13 @@ Usage (started by the grader): python -m autograder.worker READ_FD WRITE_FD
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
 from .coursekit.protocol import PartError, invoke
 from .limits import apply_limits, cap_disk, hide_filesystem, leave_network
+from .seccomp import deny_dangerous_calls
 from .wire import WireError, receive, send
 
 MAX_INPUT = 256 << 20
@@ -64,14 +66,12 @@ def call_with_standins(shell: Any, header: dict[str, Any], tensors: dict[str, An
         reply = ({"ok": False, "error": "the code stopped its process before answering"}, {})
     finally:
         os.close(r)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:  # already reaped: the fork server ignores SIGCHLD, and so do we
-            pass
+        os.waitpid(pid, 0)
     send(write_fd, *reply)
 
 
 def serve(read_fd: int, write_fd: int) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; the notebook's code may wait for children
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -81,8 +81,9 @@ def serve(read_fd: int, write_fd: int) -> None:
     offline = leave_network()
     disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
     landlock = hide_filesystem()
+    seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
     send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
-                    "disk_capped": disk_capped})
+                    "disk_capped": disk_capped, "seccomp": seccomp})
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
         if header["op"] == "exit":

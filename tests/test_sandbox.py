@@ -144,3 +144,27 @@ def test_the_worker_hides_the_kits_own_packages() -> None:
     assert {Path(k).name for k in kit} == {"autograder", "reference_impl"}
     readable, _ = python_folders()
     assert not any(r == k or r.startswith(k + os.sep) or k.startswith(r + os.sep) for r in readable for k in kit)
+
+
+SYSCALL_PROBE = '''import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {"ptrace": lambda: libc.ptrace(16, os.getppid(), 0, 0), "unshare": lambda: libc.unshare(0x40000000),
+         "mount": lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None), "bpf": lambda: libc.syscall(321, 0, 0, 0),
+         "x32 ptrace": lambda: libc.syscall(0x40000000 + 521, 16, os.getppid(), 0, 0)}
+refused = " ".join(sorted(name for name, call in calls.items() if call() != 0 and ctypes.get_errno() == errno.EPERM))
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])'''
+
+
+def test_dangerous_system_calls_are_refused_and_ordinary_ones_work(server: ForkServer, tmp_path: Path) -> None:
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the probe uses x86-64 system call numbers")
+    with Worker([SYSCALL_PROBE], 10, str(tmp_path), server=server) as w:
+        w.ensure()
+        assert w.seccomp and not w.cell_errors, w.cell_errors
+        assert w.get("refused") == ("bpf mount ptrace unshare x32 ptrace", None)
+        assert w.get("status") == (7, None), "fork and wait still work"
