@@ -11,9 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Assignment, load_course
+from autograder.course import load_course
 from autograder.grading import SubmissionResult, grade_notebook
 from autograder.notebook import graded_cells, read_notebook
+from submissions import by_part, submit
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = load_course(ROOT / "course.yml")
@@ -22,23 +23,6 @@ ACTIVE = {"a1": "a1-embeddings", "a2": "a2-attention", "a3": "a3-transformer"}
 
 def bugs_of(short: str) -> object:
     return importlib.import_module(f"bugs.{short}")
-
-
-def submit(tmp_path: Path, assignment: Assignment, student: str, edits: list[tuple[str, str]]) -> Path:
-    source = assignment.notebooks[0]
-    nb = read_notebook(ROOT / source)
-    for old, new in edits:
-        hits = [c for c in nb.cells if old in c.source]
-        assert len(hits) == 1, f"edit target not found exactly once: {old!r}"
-        hits[0].source = hits[0].source.replace(old, new)
-    path = tmp_path / "submitted" / student / assignment.id / source.name
-    path.parent.mkdir(parents=True)
-    nbformat.write(nb, str(path))
-    return path
-
-
-def by_part(result: SubmissionResult) -> dict[str, tuple[float | None, list[str]]]:
-    return {p.grade_id: (p.score, p.messages) for p in result.parts}
 
 
 _full: dict[str, SubmissionResult] = {}

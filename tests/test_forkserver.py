@@ -2,7 +2,6 @@
 everything they started, and nothing is left running after a batch."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 

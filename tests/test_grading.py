@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from autograder.course import load_course
 from autograder.grading import SubmissionResult, grade_notebook
-from autograder.notebook import read_notebook
+from submissions import by_part
+from submissions import submit as submit_to
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = load_course(ROOT / "course.yml")
@@ -22,23 +22,11 @@ MASK_AFTER_SOFTMAX = [("scores = scores.masked_fill(~mask, torch.finfo(scores.dt
 
 
 def submit(tmp_path: Path, student: str, edits: list[tuple[str, str]]) -> Path:
-    nb = read_notebook(ROOT / SOURCE)
-    for old, new in edits:
-        hits = [c for c in nb.cells if old in c.source]
-        assert len(hits) == 1, f"edit target not found exactly once: {old!r}"
-        hits[0].source = hits[0].source.replace(old, new)
-    path = tmp_path / "submitted" / student / ASSIGNMENT.id / SOURCE.name
-    path.parent.mkdir(parents=True)
-    nbformat.write(nb, str(path))
-    return path
+    return submit_to(tmp_path, ASSIGNMENT, student, edits)
 
 
 def grade(path: Path, student: str) -> SubmissionResult:
     return grade_notebook(COURSE, ASSIGNMENT, SOURCE, path, student)
-
-
-def by_part(result: SubmissionResult) -> dict[str, tuple[float | None, list[str]]]:
-    return {p.grade_id: (p.score, p.messages) for p in result.parts}
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ has it; these tests are skipped elsewhere)."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 from pathlib import Path
 
 import pytest

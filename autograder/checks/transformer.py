@@ -189,16 +189,18 @@ def _encoder_ref(c: Case, norm_first: bool | None = None, residual: bool = True,
         return [layer(c.tensors["x"], c.tensors["mask"] if use_mask else None)]
 
 
-def _encoder_cases(g: torch.Generator, hidden: bool) -> list[Case]:
+def _layer_cases(g: torch.Generator, hidden: bool, decoder: bool) -> list[Case]:
+    """Both norm orders, 1 to 8 heads; a decoder's source has another length than its target."""
     if not hidden:
-        return [_layer_case(g, "post-norm", False, 2, 5, 5, 8, 2, False), _layer_case(g, "pre-norm", False, 2, 5, 5, 8, 2, True)]
-    return [_layer_case(g, "post-norm", False, 3, 7, 7, 16, 4, False), _layer_case(g, "pre-norm", False, 2, 6, 6, 16, 2, True),
-            _layer_case(g, "pre-norm, 1 head", False, 2, 4, 4, 8, 1, True), _layer_case(g, "post-norm, 8 heads", False, 2, 5, 5, 32, 8, False)]
+        return [_layer_case(g, "post-norm", decoder, 2, 4, 6, 8, 2, False), _layer_case(g, "pre-norm", decoder, 2, 4, 6, 8, 2, True)]
+    return [_layer_case(g, "post-norm", decoder, 3, 5, 8, 16, 4, False), _layer_case(g, "pre-norm", decoder, 2, 6, 4, 16, 2, True),
+            _layer_case(g, "pre-norm, 1 head", decoder, 2, 3, 7, 8, 1, True),
+            _layer_case(g, "post-norm, 8 heads", decoder, 2, 4, 5, 32, 8, False)]
 
 
 ENCODER = PartCheck(
     id="encoder-layer", target="EncoderLayer", kind="module", op="composite", outputs=["output"],
-    cases=_encoder_cases, reference=_encoder_ref,
+    cases=lambda g, hidden: _layer_cases(g, hidden, decoder=False), reference=_encoder_ref,
     variants={
         "norm_order": ("the layer uses the wrong norm order: post-norm is LN(x + sublayer(x)), pre-norm is "
                        "x + sublayer(LN(x)); follow norm_first", lambda c: _encoder_ref(c, norm_first=not c.spec["init"]["norm_first"])),
@@ -222,16 +224,9 @@ def _decoder_ref(c: Case, norm_first: bool | None = None, cross_from_self: bool 
     return [out]
 
 
-def _decoder_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    if not hidden:
-        return [_layer_case(g, "post-norm", True, 2, 4, 6, 8, 2, False), _layer_case(g, "pre-norm", True, 2, 4, 6, 8, 2, True)]
-    return [_layer_case(g, "post-norm", True, 3, 5, 8, 16, 4, False), _layer_case(g, "pre-norm", True, 2, 6, 4, 16, 2, True),
-            _layer_case(g, "pre-norm, 1 head", True, 2, 3, 7, 8, 1, True), _layer_case(g, "post-norm, 8 heads", True, 2, 4, 5, 32, 8, False)]
-
-
 DECODER = PartCheck(
     id="decoder-layer", target="DecoderLayer", kind="module", op="composite", outputs=["output"],
-    cases=_decoder_cases, reference=_decoder_ref,
+    cases=lambda g, hidden: _layer_cases(g, hidden, decoder=True), reference=_decoder_ref,
     variants={
         "norm_order": ("the layer uses the wrong norm order: post-norm is LN(x + sublayer(x)), pre-norm is "
                        "x + sublayer(LN(x)); follow norm_first", lambda c: _decoder_ref(c, norm_first=not c.spec["init"]["norm_first"])),
