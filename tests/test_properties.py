@@ -252,3 +252,47 @@ def test_data_sets_are_deterministic_under_a_seed() -> None:
     _, caps, _, _ = digit_caption_split()
     assert caps.shape[1] == 7 and (caps[:, 0] == 1).all() and (caps[:, -1] == 2).all()
     assert random.Random(0).random() == random.Random(0).random()
+
+
+def naive_merges(text: str, n_merges: int) -> list[tuple[int, int]]:
+    """The teaching BPE's rules (most frequent adjacent pair, ties to the one that occurs first) written out by
+    hand: counting by scanning positions, no Counter and no shared merge helper."""
+    ids, merges = list(text.encode("utf-8")), []
+    for new_id in range(256, 256 + n_merges):
+        counts: dict[tuple[int, int], int] = {}
+        first: dict[tuple[int, int], int] = {}
+        for i in range(len(ids) - 1):
+            pair = (ids[i], ids[i + 1])
+            counts[pair] = counts.get(pair, 0) + 1
+            first.setdefault(pair, i)
+        if not counts:
+            break
+        best = min(counts, key=lambda p: (-counts[p], first[p]))
+        merges.append(best)
+        out, i = [], 0
+        while i < len(ids):
+            if i + 1 < len(ids) and ids[i] == best[0] and ids[i + 1] == best[1]:
+                out.append(new_id)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        ids = out
+    return merges
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="abcäö ", min_size=0, max_size=60), st.integers(0, 12))
+def test_teaching_bpe_matches_a_naive_implementation(text: str, n_merges: int) -> None:
+    from reference_impl.tokenization import learn_merges
+
+    assert learn_merges(text, n_merges) == naive_merges(text, n_merges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=0, max_size=80), st.text(alphabet="the cat sat on a mat äü", min_size=0, max_size=80))
+def test_teaching_bpe_round_trips_any_text(text: str, training: str) -> None:
+    from reference_impl.tokenization import apply_merges, expand_ids, learn_merges
+
+    merges = learn_merges(training, 20)
+    assert expand_ids(apply_merges(text, merges), merges) == text
