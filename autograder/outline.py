@@ -10,7 +10,7 @@ def render_outline(course: Course) -> str:
     total = sum(a.points for a in course.assignments)
     rows = [f"{course.title} [{course.id}]",
             f"device: {course.device}   per-check timeout: {course.limits.check_timeout_s:g} s   "
-            f"memory: {course.limits.memory_mb} MB",
+            f"memory: {course.limits.memory_mb} MB   files: {course.limits.disk_mb} MB in all",
             "",
             f"{'#':>2}  {'assignment':<16} {'title':<34} {'points':>6}  {'due (UTC)':<16}  status   notebooks"]
     for i, a in enumerate(course.assignments, 1):
