@@ -2,9 +2,9 @@
 
 It executes the notebook's code cells with IPython, then serves requests on its pipes: call a graded
 function or class on tensors, or read a plain answer variable. Scores are never decided here.
-A call that grades a part with trusted stand-ins for the student's earlier parts runs in a fork of this
-process that exits afterwards: the stand-ins (sent as source with the request, never imported here) are
-never seen by code that grades the parts they stand in for.
+Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a fork of
+this process that serves that part's cases and exits afterwards: the stand-ins (sent as source with the
+request, never imported here) are never seen by code that grades the parts they stand in for.
 Usage (started by the grader): python -m autograder.worker READ_FD WRITE_FD
 """
 from __future__ import annotations
@@ -41,33 +41,58 @@ def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str,
         send(write_fd, {"ok": False, "error": str(err)})
 
 
-def call_with_standins(shell: Any, header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
-    """Answer in a child that installs the stand-ins and exits; its reply is checked here, then passed on."""
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError as err:  # the notebook's own processes used up the worker's limit
-        os.close(r), os.close(w)
-        send(write_fd, {"ok": False, "error": f"cannot start the process that grades this part: {err}"})
-        return
-    if pid == 0:
-        os.close(r)
+class StandinProcess:
+    """A fork of the worker that installed the stand-ins of one part, then answers that part's cases until
+    the worker closes its pipe. Its replies are read and checked by the worker before they go on."""
+
+    def __init__(self, shell: Any, header: dict[str, Any]) -> None:
+        self.key = (header["target"], sorted(header["spec"]["substitute"].items()))
+        child_reads, self.to_child = os.pipe()
+        self.from_child, child_writes = os.pipe()
         try:
-            standins: dict[str, Any] = {}
-            exec(header["standins"], standins)
-            shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
-            answer(shell.user_ns, header, tensors, w)
-        finally:
-            os._exit(0)
-    os.close(w)
+            self.pid = os.fork()
+        except OSError:  # the notebook's own processes used up the worker's limit
+            for fd in (child_reads, self.to_child, self.from_child, child_writes):
+                os.close(fd)
+            raise
+        if self.pid == 0:
+            os.close(self.to_child), os.close(self.from_child)
+            try:
+                standins: dict[str, Any] = {}
+                exec(header["standins"], standins)
+                shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
+                while True:
+                    request, tensors = receive(child_reads, MAX_INPUT)
+                    answer(shell.user_ns, request, tensors, child_writes)
+            finally:  # the pipe closed (WireError): this part is done
+                os._exit(0)
+        os.close(child_reads), os.close(child_writes)
+
+    def ask(self, header: dict[str, Any], tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        send(self.to_child, header, tensors)
+        return receive(self.from_child, MAX_OUTPUT)
+
+    def close(self) -> None:
+        os.close(self.to_child), os.close(self.from_child)
+        os.waitpid(self.pid, 0)
+
+
+def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[str, Any], tensors: dict[str, Any],
+                       write_fd: int) -> StandinProcess | None:
+    """Answer through the stand-in process of this part (started on its first case); return the one still alive."""
+    if current is not None and current.key != (header["target"], sorted(header["spec"]["substitute"].items())):
+        current = current.close()
     try:
-        reply = receive(r, MAX_OUTPUT)
+        current = current or StandinProcess(shell, header)
+    except OSError as err:
+        send(write_fd, {"ok": False, "error": f"cannot start the process that grades this part: {err}"})
+        return None
+    try:
+        reply = current.ask(header, tensors)
     except (WireError, OSError, ValueError):
-        reply = ({"ok": False, "error": "the code stopped its process before answering"}, {})
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
+        reply, current = ({"ok": False, "error": "the code stopped its process before answering"}, {}), current.close()
     send(write_fd, *reply)
+    return current
 
 
 def serve(read_fd: int, write_fd: int) -> None:
@@ -84,8 +109,11 @@ def serve(read_fd: int, write_fd: int) -> None:
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
     send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
                     "disk_capped": disk_capped, "seccomp": seccomp})
+    standin: StandinProcess | None = None
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
+        if standin is not None and not header.get("spec", {}).get("substitute"):
+            standin = standin.close()
         if header["op"] == "exit":
             return
         target = shell.user_ns.get(header["target"])
@@ -97,7 +125,7 @@ def serve(read_fd: int, write_fd: int) -> None:
             send(write_fd, {"ok": plain, "value": value if plain else None,
                             "error": None if plain else f"{header['target']} is a {type(value).__name__}"})
         elif header["spec"].get("substitute"):
-            call_with_standins(shell, header, tensors, write_fd)
+            standin = call_with_standins(shell, standin, header, tensors, write_fd)
         else:
             answer(shell.user_ns, header, tensors, write_fd)
 

@@ -63,7 +63,7 @@ def time_nbgrader(course_file: Path, assignment_id: str) -> float:
 
 def per_check_ms(course_file: Path, assignment_id: str, repeats: int = 5) -> tuple[float, float, float]:
     """(ms to fork a warm worker and run the notebook's code, ms per hidden case: call, reference, diagnosis;
-    the same for parts graded with stand-ins, which run in a fork of the worker per case)."""
+    the same for parts graded with stand-ins, which run in one fork of the worker per part)."""
     import torch
 
     from autograder.grading import grade_part
@@ -125,8 +125,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as c:
         start_ms, case_ms, standin_ms = per_check_ms(make_course(Path(c), 0, assignment_id), assignment_id)
     print(f"warm worker start + the notebook's code (training cells skipped): {start_ms:.0f} ms")
-    print(f"per hidden case (call, reference, diagnosis): {case_ms:.1f} ms; in parts graded with stand-ins, which "
-          f"fork the worker per case: {standin_ms:.1f} ms")
+    print(f"per hidden case (call, reference, diagnosis): {case_ms:.1f} ms; in parts graded with stand-ins (one fork of the "
+          f"worker per part): {standin_ms:.1f} ms")
 
 
 if __name__ == "__main__":

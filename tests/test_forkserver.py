@@ -76,3 +76,31 @@ def test_nothing_is_left_running_after_a_batch(tmp_path: Path) -> None:
     time.sleep(0.2)
     left = {p for p in descendants() - before if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
     assert not left
+
+
+STASHER = '''def attention(q, k, v, mask=None):
+    raise NotImplementedError()  # the student's own attention, unfinished
+stash = []
+def uses_attention(x):
+    stash.append(globals()["attention"])  # whatever attention is at call time: the stand-in, while graded
+    return x * len(stash)
+def own_attention(x):
+    for f in stash:
+        try:
+            return f(x, x, x)[0]
+        except NotImplementedError:
+            pass
+    raise NotImplementedError("nothing stashed")'''
+
+
+def test_stand_ins_never_reach_the_part_they_stand_in_for(server: ForkServer, tmp_path: Path) -> None:
+    """A part graded with stand-ins runs its cases in one fork of the worker; whatever the student's code kept
+    there is gone when the next part is graded, whichever order the parts come in."""
+    spec = {"args": ["x"], "substitute": {"attention": "attention"}}
+    x = torch.randn(1, 3, 4)
+    with Worker([STASHER], 10, str(tmp_path), server=server) as w:
+        w.ensure()
+        first, second = (w.call("uses_attention", "function", {"x": x}, spec) for _ in range(2))
+        assert torch.equal(first.outputs[0], x) and torch.equal(second.outputs[0], 2 * x), "one process for the part"
+        stolen = w.call("own_attention", "function", {"x": x}, {"args": ["x"]})
+        assert stolen.outputs is None and "nothing stashed" in stolen.error
