@@ -45,8 +45,13 @@ class StandinProcess:
     """A fork of the worker that installed the stand-ins of one part, then answers that part's cases until
     the worker closes its pipe. Its replies are read and checked by the worker before they go on."""
 
+    @staticmethod
+    def part(header: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """What a stand-in process serves: one target with one set of stand-ins."""
+        return header["target"], sorted(header["spec"]["substitute"].items())
+
     def __init__(self, shell: Any, header: dict[str, Any]) -> None:
-        self.key = (header["target"], sorted(header["spec"]["substitute"].items()))
+        self.key = self.part(header)
         child_reads, self.to_child = os.pipe()
         self.from_child, child_writes = os.pipe()
         try:
@@ -80,8 +85,9 @@ class StandinProcess:
 def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[str, Any], tensors: dict[str, Any],
                        write_fd: int) -> StandinProcess | None:
     """Answer through the stand-in process of this part (started on its first case); return the one still alive."""
-    if current is not None and current.key != (header["target"], sorted(header["spec"]["substitute"].items())):
-        current = current.close()
+    if current is not None and current.key != StandinProcess.part(header):
+        current.close()
+        current = None
     try:
         current = current or StandinProcess(shell, header)
     except OSError as err:
@@ -90,7 +96,9 @@ def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[
     try:
         reply = current.ask(header, tensors)
     except (WireError, OSError, ValueError):
-        reply, current = ({"ok": False, "error": "the code stopped its process before answering"}, {}), current.close()
+        reply = ({"ok": False, "error": "the code stopped its process before answering"}, {})
+        current.close()
+        current = None
     send(write_fd, *reply)
     return current
 
@@ -113,7 +121,8 @@ def serve(read_fd: int, write_fd: int) -> None:
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
         if standin is not None and not header.get("spec", {}).get("substitute"):
-            standin = standin.close()
+            standin.close()
+            standin = None
         if header["op"] == "exit":
             return
         target = shell.user_ns.get(header["target"])
