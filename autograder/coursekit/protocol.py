@@ -7,8 +7,8 @@ A case is a set of named tensors plus JSON options:
 With spec["device"] = "cuda", inputs and module move to the GPU first; outputs come back to the CPU.
 Outputs must be plain torch.Tensor objects (a tuple of them for several outputs), except that
 spec["returns"] = "ints" takes a (nested) list of ints and "text" takes a str (compared as UTF-8 bytes).
-spec["as_lists"] names tensor inputs (arguments or options) passed as Python lists, and spec["step_tables"] maps an option name to
-a tensor turned into a toy language model's step function (see table_step).
+spec["as_lists"] names tensor inputs (arguments or options) passed as Python lists, and
+spec["step_tables"] maps an option name to a tensor turned into a toy model's step function (table_step).
 """
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     lists = set(spec.get("as_lists", []))
     args = [a.tolist() if n in lists else a for n, a in zip(spec.get("args", []), args)]
     options = dict(spec.get("options", {}))
-    options.update({k: tensors[v].tolist() if v in lists else tensors[v] for k, v in spec.get("tensor_options", {}).items()})
+    options.update({k: tensors[v].tolist() if v in lists else tensors[v]
+                    for k, v in spec.get("tensor_options", {}).items()})
     options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
     try:
         if kind == "module":
