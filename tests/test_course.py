@@ -129,7 +129,7 @@ def test_cli_reports_errors_and_prints_the_outline(tmp_path: Path) -> None:
     assert run.returncode == 2 and f"{bad}:13: assignments[0].points" in run.stderr
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "outline"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
-    assert "a2-attention" in run.stdout and "total" in run.stdout and "264" in run.stdout
+    assert "a2-attention" in run.stdout and "total" in run.stdout and "266" in run.stdout
 
 
 def test_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
     # one summary per assignment, in course order; each autograded total leaves out the 2 hand-graded points
     blocks = out.split("4. grade ")[1:]
     assert [b.split(" ", 1)[0].rstrip(":") for b in blocks] == ["a1-embeddings", "a2-attention", "a3-transformer"]
-    for block, total, bug in zip(blocks, (32, 32, 40), ("not multiplied by sqrt(d_model)", "not divided by sqrt(d_k)", "no ReLU")):
+    for block, total, bug in zip(blocks, (34, 32, 40), ("not multiplied by sqrt(d_model)", "not divided by sqrt(d_k)", "no ReLU")):
         rows = {line.split()[0]: line for line in block.splitlines() if line.endswith(("graded", "(late x0.8)"))}
         assert f"{total - 2} / {total}" in rows["ada"] and f"0 / {total}" in rows["dee"] and "late x0.8" in rows["cy"]
         assert bug in block and f"{total - 2} / {total}" not in rows["ben"]

@@ -23,6 +23,47 @@ def _text(g: torch.Generator, n_words: int) -> str:
     return " ".join(WORDS[i] for i in picks)
 
 
+# ---- characters as tokens --------------------------------------------------------------------------------
+
+N_SPECIALS = 3  # <pad>, <bos>, <eos> come first
+
+
+def _char_cases(g: torch.Generator, hidden: bool) -> list[Case]:
+    def case(label: str, text: str, alphabet: str) -> Case:
+        return Case(label, {}, {"args": [], "options": {"text": text, "alphabet": alphabet}, "returns": "ints"})
+
+    if not hidden:
+        return [case("a short text", "banana", "nab")]
+    text = _text(g, 12)
+    chars = sorted(set(text))
+    shuffled = "".join(chars[i] for i in torch.randperm(len(chars), generator=g).tolist())
+    return [case("random words, a shuffled alphabet with repeats", text, shuffled + shuffled[::2]),
+            case("accented words", "über März café", "".join(sorted(set("über März café"), reverse=True)) + "zä"),
+            case("a text using part of the alphabet", "ab", "zyxcba")]
+
+
+def _char_encode(c: Case, offset: int = N_SPECIALS, order: str = "sorted") -> Outputs:
+    text, alphabet = c.spec["options"]["text"], c.spec["options"]["alphabet"]
+    if order == "ord":
+        return [torch.tensor([ord(ch) for ch in text])]
+    chars = sorted(set(alphabet)) if order == "sorted" else list(dict.fromkeys(alphabet))
+    stoi = {ch: offset + i for i, ch in enumerate(chars)}
+    return [torch.tensor([stoi[ch] for ch in text])]
+
+
+CHAR_ENCODE = PartCheck(
+    id="char-encode", target="char_encode", kind="function", op="elementwise", outputs=["ids"],
+    cases=_char_cases, reference=_char_encode,
+    variants={
+        "no_specials": ("the ids start at 0: the special tokens <pad>, <bos>, <eos> take ids 0-2, so characters "
+                        "start at 3", lambda c: _char_encode(c, offset=0)),
+        "unsorted": ("the characters are numbered in the order they appear in the alphabet; sort them first",
+                     lambda c: _char_encode(c, order="first")),
+        "code_points": ("the ids are Unicode code points (ord); they are positions in the vocabulary",
+                        lambda c: _char_encode(c, order="ord")),
+    })
+
+
 # ---- merge one pair ------------------------------------------------------------------------------------
 
 def _merge_cases(g: torch.Generator, hidden: bool) -> list[Case]:
@@ -289,4 +330,4 @@ ROPE = PartCheck(
 WHY_NOT_INDEX = ChoiceCheck(id="why-not-index", target="answer_why_not_index", options=["a", "b", "c", "d"])
 ROPE_WHERE = ChoiceCheck(id="rope-where", target="answer_rope_where", options=["a", "b", "c", "d"])
 
-CHECKS = {c.id: c for c in (MERGE, TRAIN, ENCODE, DECODE, EMBEDDING, POSITIONS, ROPE, WHY_NOT_INDEX, ROPE_WHERE)}
+CHECKS = {c.id: c for c in (CHAR_ENCODE, MERGE, TRAIN, ENCODE, DECODE, EMBEDDING, POSITIONS, ROPE, WHY_NOT_INDEX, ROPE_WHERE)}

@@ -1,5 +1,13 @@
 """Assignment 1: tokens, embeddings and positions."""
 BUGS = [
+    ("character ids without the special tokens", "char-encode",
+     [("stoi = {ch: len(SPECIALS) + i for i, ch in enumerate(sorted(set(alphabet)))}",
+       "stoi = {ch: i for i, ch in enumerate(sorted(set(alphabet)))}")], "special tokens"),
+    ("characters numbered as they appear", "char-encode",
+     [("stoi = {ch: len(SPECIALS) + i for i, ch in enumerate(sorted(set(alphabet)))}",
+       "stoi = {ch: len(SPECIALS) + i for i, ch in enumerate(dict.fromkeys(alphabet))}")], "sort them"),
+    ("code points as ids", "char-encode", [("    return [stoi[ch] for ch in text]\n", "    return [ord(ch) for ch in text]\n")],
+     "code points"),
     ("merge moves on by one", "merge-pair", [("            i += 2\n", "            i += 1\n")], "skip both ids"),
     ("merge only the first occurrence", "merge-pair",
      [("        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:\n            out.append(new_id)\n            i += 2",
