@@ -121,6 +121,7 @@ def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_f
     result = grade_notebook(COURSE, assignment, assignment.notebooks[0], submit(tmp_path, assignment, "student", edits), "student")
     parts, reference = by_part(result), by_part(full_marks(short, tmp_path_factory))
     score, messages = parts[part]
+    print(f"\n[mistake] {assignment.id} {part}: {bug}: {score:g} / {reference[part][0]:g}")
     assert score < reference[part][0], f"{bug}: part {part} kept all its points: {messages}"
     assert any(words in m for m in messages), f"{bug}: messages {messages} do not mention {words!r}"
     for other, (other_score, _) in parts.items():
