@@ -18,6 +18,7 @@ class GradedCell:
     points: float
     cell_type: str  # "code": autograded; "markdown": answered in prose, graded by hand
     source: str
+    solution: bool = False  # the student writes in this cell
 
 
 def nbgrader_meta(cell: Any) -> dict[str, Any]:
@@ -36,7 +37,8 @@ def graded_cells(nb: Any) -> list[GradedCell]:
     for cell in nb.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade"):
-            out.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), cell.cell_type, cell.source))
+            out.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), cell.cell_type, cell.source,
+                                  bool(meta.get("solution"))))
     return out
 
 

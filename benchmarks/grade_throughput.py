@@ -12,6 +12,7 @@ For assignment 3, nbgrader also runs the training cells, which our grader skips 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -22,14 +23,18 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.batch import grade_batch
-from autograder.checks.registry import checks_for
-from autograder.checks.spec import PartCheck
-from autograder.demo import BUGS
+from autograder.commands.demo import demo_mistake
+from autograder.commands.release import release
+from autograder.content import checks_of
 from autograder.course import load_course
-from autograder.release import nbgrader_args, release
+from autograder.grading.batch import grade_batch
+from autograder.grading.parts import PartCheck
+from autograder.nbgrader_run import nbgrader_args
+from autograder.notebook import GradedCell
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def make_course(folder: Path, n: int, assignment_id: str) -> Path:
     """n submissions: every other one has the demo's typical bug for this assignment."""
     shutil.copytree(ROOT / "assignments", folder / "assignments")
@@ -38,13 +43,14 @@ def make_course(folder: Path, n: int, assignment_id: str) -> Path:
     assignment = course.assignment(assignment_id)
     released = release(course, assignment)
     source = course.root / assignment.notebooks[0]
+    mistake = demo_mistake(course, assignment)
     for i in range(n):
         target = folder / "submitted" / f"student{i:03d}" / assignment_id
         shutil.copytree(released, target)  # coursekit/ and fixtures/ come along, as in a real submission
         nb = nbformat.read(str(source), as_version=4)
-        if i % 2:
+        for old, new in mistake[1] if mistake and i % 2 else []:
             for cell in nb.cells:
-                cell.source = cell.source.replace(*BUGS[assignment_id][1])
+                cell.source = cell.source.replace(old, new)
         nbformat.write(nb, str(target / source.name))
     return folder / "course.yml"
 
@@ -66,18 +72,25 @@ def per_check_ms(course_file: Path, assignment_id: str, repeats: int = 5) -> tup
     the same for parts graded with stand-ins, which run in one fork of the worker per part)."""
     import torch
 
-    from autograder.grading import grade_part
     from autograder.notebook import code_to_run, read_notebook
-    from autograder.release import write_support_files
-    from autograder.runner import ForkServer, Worker
+    from autograder.student_files import write_support_files
+    from autograder.workers.client import ForkServer, Worker
+
+    @dataclasses.dataclass
+    class Grader:
+        worker: Worker
+        devices: list[str]
+
+        def seed(self, grade_id: str) -> int:
+            return 1
 
     course = load_course(course_file)
     assignment = course.assignment(assignment_id)
     cells = code_to_run(read_notebook(course.root / assignment.notebooks[0]))
-    parts = [c for c in checks_for(assignment_id).values() if isinstance(c, PartCheck)]
+    parts = [c for c in checks_of(course, assignment).values() if isinstance(c, PartCheck)]
 
     def uses_standins(check: PartCheck) -> bool:
-        return bool(check.cases(torch.Generator().manual_seed(1), True)[0].spec.get("substitute"))
+        return bool(check.cases(torch.Generator().manual_seed(1), True)[0].call.substitute)
     with tempfile.TemporaryDirectory() as scratch, ForkServer() as server:
         write_support_files(Path(scratch), assignment, course)
         t0 = time.perf_counter()
@@ -92,7 +105,7 @@ def per_check_ms(course_file: Path, assignment_id: str, repeats: int = 5) -> tup
                 t0, n = time.perf_counter(), 0
                 for _ in range(repeats):
                     for check in group:
-                        grade_part(w, check, 1, 1.0, ["cpu"])
+                        check.grade(Grader(w, ["cpu"]), GradedCell(check.id, 1.0, "code", ""))
                         n += len(check.cases(torch.Generator().manual_seed(1), True))
                 per_case.append((time.perf_counter() - t0) / max(n, 1) * 1e3)
     return start * 1e3, per_case[0], per_case[1]
@@ -102,10 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--assignment", default="a2-attention", choices=sorted(BUGS))
+    shipped = load_course(ROOT / "course.yml")
+    parser.add_argument("--assignment", default="a2-attention", choices=[a.id for a in shipped.active])
     args = parser.parse_args()
     n, assignment_id = args.submissions, args.assignment
-    checks = checks_for(assignment_id)
+    checks = checks_of(shipped, shipped.assignment(assignment_id))
     import torch
     hidden = sum(len(c.cases(torch.Generator().manual_seed(0), True)) for c in checks.values() if isinstance(c, PartCheck))
     visible = sum(len(c.cases(torch.Generator().manual_seed(0), False)) for c in checks.values() if isinstance(c, PartCheck))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,3 +36,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fork_server():
+    """One warm fork server for every grading test (each submission still gets a fresh fork of it)."""
+    from autograder.workers.client import ForkServer
+
+    with ForkServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def grade(fork_server, tmp_path_factory: pytest.TempPathFactory):
+    """grade(course, assignment, path, student) -> SubmissionResult, as a batch grades: through the session's
+    fork server, with the assignment's support files written once per course folder."""
+    from autograder.grading.pipeline import grade_notebook
+    from autograder.student_files import write_support_files
+
+    support: dict[tuple[Path, str], Path] = {}
+
+    def grade_one(course, assignment, path: Path, student: str):
+        key = (course.root, assignment.id)
+        if key not in support:
+            support[key] = tmp_path_factory.mktemp(f"support-{assignment.id}")
+            write_support_files(support[key], assignment, course)
+        return grade_notebook(course, assignment, assignment.notebooks[0], path, student, support[key], fork_server)
+
+    return grade_one

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import Assignment
-from autograder.grading import SubmissionResult
+from autograder.results import SubmissionResult
 from autograder.notebook import read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

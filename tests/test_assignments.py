@@ -1,9 +1,8 @@
-"""Every active assignment, graded as submissions: the source notebook earns full marks, its untouched release
-earns zero, and each typical mistake (tests/bugs/<assignment>.py) costs exactly the points of its own part,
-with a message that names the mistake."""
+"""Every active assignment of course.yml, graded as submissions: the source notebook earns full marks, its
+untouched release earns zero, and each typical mistake (assignments/<id>/mistakes.py) costs exactly the points
+of its own part, with a message that names the mistake."""
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 from pathlib import Path
@@ -11,38 +10,40 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.content import folder_of, load_module
 from autograder.course import load_course
-from autograder.grading import SubmissionResult, grade_notebook
+from autograder.grading.pipeline import grade_notebook
 from autograder.notebook import graded_cells, read_notebook
+from autograder.results import SubmissionResult
 from submissions import by_part, submit
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = load_course(ROOT / "course.yml")
-ACTIVE = {"a1": "a1-embeddings", "a2": "a2-attention", "a3": "a3-transformer"}
+ACTIVE = [a.id for a in COURSE.active]
 
 
-def bugs_of(short: str) -> object:
-    return importlib.import_module(f"bugs.{short}")
+def mistakes_of(assignment_id: str) -> object:
+    return load_module(folder_of(COURSE, COURSE.assignment(assignment_id)), "mistakes")
 
 
 _full: dict[str, SubmissionResult] = {}
 
 
-def full_marks(short: str, tmp_path_factory: pytest.TempPathFactory) -> SubmissionResult:
-    if short not in _full:
-        assignment = COURSE.assignment(ACTIVE[short])
-        path = submit(tmp_path_factory.mktemp(f"source-{short}"), assignment, "source", [])
-        _full[short] = grade_notebook(COURSE, assignment, assignment.notebooks[0], path, "source")
-    return _full[short]
+def full_marks(assignment_id: str, tmp_path_factory: pytest.TempPathFactory, grade) -> SubmissionResult:
+    if assignment_id not in _full:
+        assignment = COURSE.assignment(assignment_id)
+        path = submit(tmp_path_factory.mktemp(f"source-{assignment_id}"), assignment, "source", [])
+        _full[assignment_id] = grade(COURSE, assignment, path, "source")
+    return _full[assignment_id]
 
 
-@pytest.mark.parametrize("short", list(ACTIVE))
-def test_source_notebook_earns_full_marks(short: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    assignment = COURSE.assignment(ACTIVE[short])
-    result = full_marks(short, tmp_path_factory)
+@pytest.mark.parametrize("assignment_id", ACTIVE)
+def test_source_notebook_earns_full_marks(assignment_id: str, tmp_path_factory: pytest.TempPathFactory, grade) -> None:
+    assignment = COURSE.assignment(assignment_id)
+    result = full_marks(assignment_id, tmp_path_factory, grade)
     autograded = [p for p in result.parts if p.score is not None]
     assert all(p.score == p.max_score for p in autograded), by_part(result)
-    assert [p.grade_id for p in result.parts if p.score is None] == bugs_of(short).MANUAL
+    assert [p.grade_id for p in result.parts if p.score is None] == mistakes_of(assignment_id).MANUAL
     manual_points = sum(p.max_score for p in result.parts if p.score is None)
     assert result.score == assignment.points - manual_points
     assert sum(c.points for c in graded_cells(read_notebook(ROOT / assignment.notebooks[0]))) == assignment.points
@@ -81,19 +82,21 @@ def assert_nothing_hidden_in(release: Path, source: nbformat.NotebookNode) -> No
     assert not (reference_lines - shown) & lines
 
 
-@pytest.mark.parametrize("short", list(ACTIVE))
-def test_release_hides_solutions_and_earns_zero(short: str, tmp_path: Path) -> None:
-    from autograder.release import release
+@pytest.mark.parametrize("assignment_id", ACTIVE)
+def test_release_hides_solutions_and_earns_zero(assignment_id: str, tmp_path: Path, grade) -> None:
+    from autograder.commands.release import release, unexpected_files
 
     course_dir = tmp_path / "course"
     shutil.copytree(ROOT / "assignments", course_dir / "assignments")
     shutil.copy(ROOT / "course.yml", course_dir / "course.yml")
     course = load_course(course_dir / "course.yml")
-    assignment = course.assignment(ACTIVE[short])
+    assignment = course.assignment(assignment_id)
     folder = release(course, assignment)
     source = assignment.notebooks[0]
+    assert unexpected_files(folder) == [], "only notebooks, coursekit/ and fixtures/ go out"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["coursekit", "fixtures", *(n.name for n in assignment.notebooks)])
     assert_nothing_hidden_in(folder, read_notebook(course.root / source))
-    result = grade_notebook(course, assignment, source, folder / source.name, "nobody")
+    result = grade(course, assignment, folder / source.name, "nobody")
     assert result.score == 0
     assert all(p.score in (0, None) for p in result.parts)
     assert any("NotImplementedError" in m for p in result.parts for m in p.messages)
@@ -102,24 +105,25 @@ def test_release_hides_solutions_and_earns_zero(short: str, tmp_path: Path) -> N
 
 
 def test_every_autograded_part_has_at_least_two_typical_mistakes() -> None:
-    for short, assignment_id in ACTIVE.items():
+    for assignment_id in ACTIVE:
         nb = read_notebook(ROOT / COURSE.assignment(assignment_id).notebooks[0])
-        module = bugs_of(short)
+        module = mistakes_of(assignment_id)
         for cell in graded_cells(nb):
             if cell.cell_type == "code" and not cell.source.startswith("check_choice"):
-                n = sum(1 for _, part, _, _ in module.BUGS if part == cell.grade_id)
+                n = sum(1 for _, part, _, _ in module.MISTAKES if part == cell.grade_id)
                 assert n >= 2, f"{assignment_id}: part {cell.grade_id} has {n} typical mistake(s) tested"
 
 
-CASES = [(short, *bug) for short in ACTIVE for bug in bugs_of(short).BUGS]
+CASES = [(assignment_id, *mistake) for assignment_id in ACTIVE for mistake in mistakes_of(assignment_id).MISTAKES]
 
 
-@pytest.mark.parametrize("short,bug,part,edits,words", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
-def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, short: str,
-                                                      bug: str, part: str, edits: list[tuple[str, str]], words: str) -> None:
-    assignment = COURSE.assignment(ACTIVE[short])
-    result = grade_notebook(COURSE, assignment, assignment.notebooks[0], submit(tmp_path, assignment, "student", edits), "student")
-    parts, reference = by_part(result), by_part(full_marks(short, tmp_path_factory))
+@pytest.mark.parametrize("assignment_id,bug,part,edits,words", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, grade,
+                                                      assignment_id: str, bug: str, part: str, edits: list[tuple[str, str]],
+                                                      words: str) -> None:
+    assignment = COURSE.assignment(assignment_id)
+    result = grade(COURSE, assignment, submit(tmp_path, assignment, "student", edits), "student")
+    parts, reference = by_part(result), by_part(full_marks(assignment_id, tmp_path_factory, grade))
     score, messages = parts[part]
     print(f"\n[mistake] {assignment.id} {part}: {bug}: {score:g} / {reference[part][0]:g}")
     assert score < reference[part][0], f"{bug}: part {part} kept all its points: {messages}"
@@ -130,13 +134,13 @@ def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_f
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("short", list(ACTIVE))
-def test_source_earns_full_marks_when_every_case_also_runs_on_the_gpu(short: str, tmp_path: Path,
+@pytest.mark.parametrize("assignment_id", ACTIVE)
+def test_source_earns_full_marks_when_every_case_also_runs_on_the_gpu(assignment_id: str, tmp_path: Path, grade,
                                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     import dataclasses
 
     course = dataclasses.replace(COURSE, device="cuda")
-    assignment = course.assignment(ACTIVE[short])
+    assignment = course.assignment(assignment_id)
     path = submit(tmp_path, assignment, "gpu", [])
     result = grade_notebook(course, assignment, assignment.notebooks[0], path, "gpu")
-    assert by_part(result) == by_part(full_marks(short, tmp_path_factory))
+    assert by_part(result) == by_part(full_marks(assignment_id, tmp_path_factory, grade))

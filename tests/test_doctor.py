@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, doctor
+from autograder import cli
+from autograder.commands import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,6 +2,7 @@
 everything they started, and nothing is left running after a batch."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import psutil
 import pytest
 import torch
 
-from autograder.runner import ForkServer, Worker, WorkerFailure
+from autograder.workers.client import ForkServer, Worker, WorkerFailure
 
 SDPA = "import math\ndef attend(q, k, v):\n    w = (q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))).softmax(-1)\n    return w @ v"
 
@@ -43,11 +44,24 @@ def test_the_notebooks_folder_comes_first_on_the_import_path(server: ForkServer,
         assert w.get("VALUE") == (42, None) and w.get("first") == (str(tmp_path), None)
 
 
-def test_a_worker_is_fast_to_start(server: ForkServer, tmp_path: Path) -> None:
-    t0 = time.perf_counter()
-    with Worker(["x = 1"], 10, str(tmp_path), server=server) as w:
-        assert w.get("x") == (1, None)
-    assert time.perf_counter() - t0 < 1.0, "a warm fork, not a fresh interpreter importing torch"
+def test_a_worker_is_a_fork_of_the_warm_server(server: ForkServer, tmp_path: Path) -> None:
+    """A fork, not a fresh interpreter: its parent is the fork server, and the modules the server imported while
+    warming up sit at the same addresses in every child (a fresh interpreter would load them anew)."""
+    cells = ["import os, sys", "parent = os.getppid()", "torch_at = id(sys.modules['torch'])",
+             "shell_at = id(sys.modules['IPython'])"]
+    server_tree = psutil.Process(server.proc.pid)  # bwrap, where used, with the fork server inside
+    seen = []
+    for _ in range(2):
+        with Worker(cells, 10, str(tmp_path), server=server) as w:
+            w.ensure()
+            parent = psutil.Process(w.get("parent")[0])
+            assert parent.pid in {server_tree.pid} | {p.pid for p in server_tree.children(recursive=True)}
+            assert "autograder.workers.forkserver" in " ".join(parent.cmdline())
+            seen.append((w.get("torch_at")[0], w.get("shell_at")[0]))
+    assert seen[0] == seen[1]
+    with Worker(cells, 10, str(tmp_path), server=None) as fresh:
+        fresh.ensure()
+        assert fresh.get("parent")[0] == os.getpid(), "without a server the worker is the grader's own child"
 
 
 def test_timed_out_children_and_their_children_are_killed(server: ForkServer, tmp_path: Path) -> None:
@@ -93,6 +107,9 @@ def own_attention(x):
     raise NotImplementedError("nothing stashed")'''
 
 
+TRUSTED = "def attention(q, k, v, mask=None):\n    return ((q @ k.transpose(-2, -1)).softmax(-1) @ v, None)"
+
+
 def test_stand_ins_never_reach_the_part_they_stand_in_for(server: ForkServer, tmp_path: Path) -> None:
     """A part graded with stand-ins runs its cases in one fork of the worker; whatever the student's code kept
     there is gone when the next part is graded, whichever order the parts come in."""
@@ -100,7 +117,7 @@ def test_stand_ins_never_reach_the_part_they_stand_in_for(server: ForkServer, tm
     x = torch.randn(1, 3, 4)
     with Worker([STASHER], 10, str(tmp_path), server=server) as w:
         w.ensure()
-        first, second = (w.call("uses_attention", "function", {"x": x}, spec) for _ in range(2))
+        first, second = (w.call("uses_attention", "function", {"x": x}, spec, TRUSTED) for _ in range(2))
         assert torch.equal(first.outputs[0], x) and torch.equal(second.outputs[0], 2 * x), "one process for the part"
         stolen = w.call("own_attention", "function", {"x": x}, {"args": ["x"]})
         assert stolen.outputs is None and "nothing stashed" in stolen.error

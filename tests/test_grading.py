@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from autograder.course import load_course
-from autograder.grading import SubmissionResult, grade_notebook
+from autograder.grading.pipeline import grade_notebook
+from autograder.results import SubmissionResult
 from submissions import by_part
 from submissions import submit as submit_to
 
@@ -25,16 +26,18 @@ def submit(tmp_path: Path, student: str, edits: list[tuple[str, str]]) -> Path:
     return submit_to(tmp_path, ASSIGNMENT, student, edits)
 
 
-def grade(path: Path, student: str) -> SubmissionResult:
-    return grade_notebook(COURSE, ASSIGNMENT, SOURCE, path, student)
+@pytest.fixture(scope="module")
+def grade(grade):
+    """grade(path, student) on the attention assignment, through the session's fork server."""
+    return lambda path, student: grade(COURSE, ASSIGNMENT, path, student)
 
 
 @pytest.fixture(scope="module")
-def full_marks(tmp_path_factory: pytest.TempPathFactory) -> SubmissionResult:
+def full_marks(tmp_path_factory: pytest.TempPathFactory, grade) -> SubmissionResult:
     return grade(submit(tmp_path_factory.mktemp("source"), "source", []), "source")
 
 
-def test_regrading_gives_the_same_score_and_messages(tmp_path: Path) -> None:
+def test_regrading_gives_the_same_score_and_messages(tmp_path: Path, grade) -> None:
     path = submit(tmp_path, "carol", MASK_AFTER_SOFTMAX)  # the mask bug fails only some hidden cases: partial credit
     first, second = grade(path, "carol"), grade(path, "carol")
     assert by_part(first) == by_part(second)
@@ -42,14 +45,14 @@ def test_regrading_gives_the_same_score_and_messages(tmp_path: Path) -> None:
     assert 0 < sdpa < 8, "partial credit: the cases without a mask still pass"
 
 
-def test_submission_file_is_never_modified(tmp_path: Path) -> None:
+def test_submission_file_is_never_modified(tmp_path: Path, grade) -> None:
     path = submit(tmp_path, "dave", NO_SCALING)
     before = path.read_bytes()
     grade(path, "dave")
     assert path.read_bytes() == before
 
 
-def test_warnings_and_stderr_never_cost_points(tmp_path: Path, full_marks: SubmissionResult) -> None:
+def test_warnings_and_stderr_never_cost_points(tmp_path: Path, grade, full_marks: SubmissionResult) -> None:
     noisy = [("def scaled_dot_product_attention(q, k, v, mask=None):",
               "import sys, warnings\n\ndef scaled_dot_product_attention(q, k, v, mask=None):\n"
               "    warnings.warn('this is deprecated', UserWarning)\n    print('debug output', file=sys.stderr)"),
@@ -63,7 +66,7 @@ def test_cuda_requested_without_a_gpu_is_refused_clearly() -> None:
 
     import torch
 
-    from autograder.grading import grading_devices
+    from autograder.grading.pipeline import grading_devices
 
     assert grading_devices(COURSE) == (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if not torch.cuda.is_available():
@@ -89,16 +92,23 @@ def test_source_earns_full_marks_on_the_gpu_and_a_cpu_only_bug_is_caught(tmp_pat
     ("while True:\n    pass", "timed out"),
     ("import os\nos._exit(3)", "stopped"),
 ])
-def test_a_notebook_that_hangs_or_dies_scores_zero_quickly(tmp_path: Path, poison: str, words: str) -> None:
+def test_a_notebook_that_hangs_or_dies_is_run_once_and_scores_zero(tmp_path: Path, poison: str, words: str) -> None:
     import dataclasses
-    import time
 
     from autograder.course import Limits
+    from autograder.workers.client import ForkServer
+
+    class CountingServer(ForkServer):
+        forks = 0
+
+        def fork(self, *args, **kwargs):
+            CountingServer.forks += 1
+            return super().fork(*args, **kwargs)
 
     assignment = dataclasses.replace(ASSIGNMENT, limits=Limits(check_timeout_s=1.0))
     path = submit(tmp_path, "stuck", [("torch.manual_seed(0)", "torch.manual_seed(0)\n" + poison)])
-    t0 = time.perf_counter()
-    result = grade_notebook(COURSE, assignment, SOURCE, path, "stuck")
-    assert time.perf_counter() - t0 < 20, "one bounded attempt, not one per part"
+    with CountingServer() as server:
+        result = grade_notebook(COURSE, assignment, SOURCE, path, "stuck", server=server)
+    assert CountingServer.forks == 1, "one bounded attempt, not one per part"
     assert all(p.score in (0, None) for p in result.parts)
     assert any(words in n for n in result.notes), result.notes

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.batch import grade_one, locate
+from autograder.grading.batch import grade_one, locate
 from autograder.course import load_course
-from autograder.intake import inspect
+from autograder.grading.intake import inspect
 from autograder.notebook import read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

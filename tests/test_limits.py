@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.course import Limits
-from autograder.runner import ForkServer, Worker
+from autograder.workers.client import ForkServer, Worker
 
 LIMITS = Limits(check_timeout_s=10, memory_mb=512, file_size_mb=8).for_worker()
 
@@ -84,7 +84,7 @@ def test_the_graders_environment_does_not_reach_student_code(tmp_path: Path, mon
         assert fresh.get("token") == ("", None), "a fresh (not forked) worker scrubs too"
 
 
-@pytest.mark.skipif(not __import__("autograder.cgroups", fromlist=["x"]).available(), reason="no writable pids control group")
+@pytest.mark.skipif(not __import__("autograder.sandbox.cgroups", fromlist=["x"]).available(), reason="no writable pids control group")
 @pytest.mark.parametrize("bomb", [
     "import os, time\nmade = 0\nfor _ in range(300):\n    try:\n        if os.fork() == 0:\n            time.sleep(60); os._exit(0)\n        made += 1\n    except OSError:\n        break",
     "import threading, time\nmade = 0\nfor _ in range(300):\n    try:\n        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n        made += 1\n    except RuntimeError:\n        break",

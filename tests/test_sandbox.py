@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from autograder.course import load_course
-from autograder.grading import grade_notebook
-from autograder.landlock import abi_version
-from autograder.runner import ForkServer, Worker
+from autograder.grading.pipeline import grade_notebook
+from autograder.sandbox.landlock import abi_version
+from autograder.workers.client import ForkServer, Worker
 
 pytestmark = pytest.mark.skipif(abi_version() < 6, reason="needs Landlock ABI 6 (Linux 6.12) for scoped signals")
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def attempt(expression: str) -> str:
 @pytest.fixture(scope="module", params=[False, True], ids=["landlock", "bubblewrap+landlock"])
 def server(request: pytest.FixtureRequest):
     """Every sandbox test runs with the fork server on the host and inside bubblewrap (where installed)."""
-    from autograder.bubblewrap import available
+    from autograder.sandbox.bubblewrap import available
 
     if request.param and not available():
         pytest.skip("bubblewrap is not installed")
@@ -86,7 +86,7 @@ def test_copying_the_reference_earns_nothing(tmp_path: Path) -> None:
 
 
 def test_no_network_at_all_where_namespaces_are_allowed(server: ForkServer, tmp_path: Path) -> None:
-    from autograder.doctor import _can_unshare_network
+    from autograder.commands.doctor import _can_unshare_network
 
     if not _can_unshare_network():
         pytest.skip("this machine does not allow a network namespace per worker")
@@ -114,7 +114,7 @@ def test_the_kits_packages_stay_hidden_when_installed_among_other_packages(tmp_p
     queue = ctx.Queue()
 
     def child() -> None:
-        from autograder.landlock import readable_except, restrict
+        from autograder.sandbox.landlock import readable_except, restrict
 
         readable, listable = readable_except([str(tmp_path)], [str(tmp_path / "site" / "reference_impl")])
         restrict(readable, [], listable)
@@ -136,7 +136,7 @@ def test_the_kits_packages_stay_hidden_when_installed_among_other_packages(tmp_p
 
 
 def test_the_worker_hides_the_kits_own_packages() -> None:
-    from autograder.landlock import kit_folders, python_folders
+    from autograder.sandbox.landlock import kit_folders, python_folders
 
     kit = kit_folders()
     assert {Path(k).name for k in kit} == {"autograder", "reference_impl"}

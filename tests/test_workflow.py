@@ -22,7 +22,7 @@ NO_SCALING = ("scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))", "score
 
 
 def autograder(course: Path, *args: str) -> subprocess.CompletedProcess:
-    from autograder.landlock import abi_version
+    from autograder.sandbox.landlock import abi_version
 
     if args and args[0] == "grade" and abi_version() == 0:
         args = (*args, "--unsafe")  # this kernel cannot hide files; the sandbox's own tests are skipped here
@@ -94,7 +94,7 @@ def test_batch_grades_every_kind_of_submission(graded: tuple) -> None:
 
 def test_scores_are_in_nbgrader_gradebook(graded: tuple) -> None:
     from autograder.course import load_course
-    from autograder.gradebook import gradebook_scores
+    from autograder.records.gradebook import gradebook_scores
 
     course, rows, _, _ = graded
     c = load_course(course / "course.yml")
@@ -165,7 +165,7 @@ def test_validate_accepts_the_course_and_reports_broken_markup(course: Path, tmp
     run = autograder(broken, "validate")
     assert run.returncode == 1
     assert "grade cells add up to 35 points" in run.stderr
-    assert re.search(r"cell \d+ \(no-such-check\): no check is registered", run.stderr)
+    assert re.search(r"cell \d+ \(no-such-check\): no part in a2-attention/checks.py grades this cell", run.stderr)
 
 
 def test_command_line_check_gives_the_notebooks_own_messages(course: Path, tmp_path: Path) -> None:
@@ -194,12 +194,13 @@ def test_command_line_check_gives_the_notebooks_own_messages(course: Path, tmp_p
 def test_hidden_inputs_cannot_be_predicted_from_the_release(course: Path) -> None:
     from safetensors.torch import load_file
 
-    from autograder.checks.attention import SDPA
+    from autograder.content import checks_of
     from autograder.course import load_course
-    from autograder.grading import student_seed
+    from autograder.grading.seeds import student_seed
 
     fixtures = load_file(str(course / "release" / ASSIGNMENT / "fixtures" / "scaled-dot-product-attention.safetensors"))
     c = load_course(course / "course.yml")
+    SDPA = checks_of(c, c.assignment(ASSIGNMENT))["scaled-dot-product-attention"]
     seed = student_seed(c, ASSIGNMENT, "ada", SDPA.id)
     hidden_q = SDPA.cases(torch.Generator().manual_seed(seed), True)[0].tensors["q"]
     assert not any(t.shape == hidden_q.shape and torch.equal(t, hidden_q) for t in fixtures.values())

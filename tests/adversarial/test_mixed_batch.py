@@ -12,9 +12,9 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.batch import grade_batch
+from autograder.grading.batch import grade_batch
 from autograder.course import Limits, load_course
-from autograder.release import release
+from autograder.commands.release import release
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "a2-attention"

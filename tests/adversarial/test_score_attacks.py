@@ -8,7 +8,6 @@ import nbformat
 import pytest
 
 from autograder.course import load_course
-from autograder.grading import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = load_course(ROOT / "course.yml")
@@ -93,21 +92,21 @@ def submission(tmp_path: Path, sdpa_source: str, student: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def honest_but_unfinished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float | None]:
+def honest_but_unfinished(tmp_path_factory: pytest.TempPathFactory, grade) -> dict[str, float | None]:
     path = submission(tmp_path_factory.mktemp("honest"), NOT_DONE, "honest")
-    return {p.grade_id: p.score for p in grade_notebook(COURSE, ASSIGNMENT, SOURCE, path, "honest").parts}
+    return {p.grade_id: p.score for p in grade(COURSE, ASSIGNMENT, path, "honest").parts}
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
-def test_attack_earns_nothing_more_than_honest_code(tmp_path: Path, attack: str,
+def test_attack_earns_nothing_more_than_honest_code(tmp_path: Path, attack: str, grade,
                                                     honest_but_unfinished: dict[str, float | None]) -> None:
     grades_before = (ROOT / "grades.csv").read_bytes() if (ROOT / "grades.csv").exists() else None
-    result = grade_notebook(COURSE, ASSIGNMENT, SOURCE, submission(tmp_path, ATTACKS[attack], "mallory"), "mallory")
+    result = grade(COURSE, ASSIGNMENT, submission(tmp_path, ATTACKS[attack], "mallory"), "mallory")
     scores = {p.grade_id: p.score for p in result.parts}
     assert scores[SDPA_PART] == 0, f"{attack}: {result.parts}"
     for part, score in scores.items():
         if score is not None:
-            assert score <= (honest_but_unfinished[part] or 0) + 1e-9 or part != SDPA_PART
+            assert score <= (honest_but_unfinished[part] or 0) + 1e-9, f"{attack}: {part} earned more than honest code"
     if attack != "an input transformer that blanks later cells":  # that one sabotages the student's own cells
         # the student's other, honest parts are still graded in full
         assert scores["multi-head-attention"] == 8 and scores["causal-mask"] == 3, f"{attack}: {scores}"

@@ -1,0 +1,1 @@
+"""One module per `autograder` verb; cli.py parses the command line and calls them."""

@@ -1,0 +1,94 @@
+"""`autograder doctor`: which protections this machine gives the grader, and whether grading is safe here."""
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import dataclass
+
+from ..course import Course
+from ..sandbox import bubblewrap, cgroups, seccomp
+from ..sandbox.landlock import abi_version
+
+HELP = "which protections this machine gives the grader"
+
+
+@dataclass(frozen=True)
+class Protection:
+    name: str
+    present: bool
+    detail: str
+
+
+def protections() -> list[Protection]:
+    abi, network, disk = abi_version(), _can_unshare_network(), _can_cap_disk()
+    return [
+        Protection("scores decided outside student code", True, "student code runs in worker processes; tensors come back as safetensors"),
+        Protection("resource limits", True, "memory, CPU time, file size, open files, no core dumps (rlimits)"),
+        Protection("clean environment", True, "workers see none of the grader's environment variables"),
+        Protection("files hidden (Landlock)", abi >= 1, f"Landlock ABI {abi}" if abi else "the kernel has no Landlock"),
+        Protection("TCP refused (Landlock)", abi >= 4, f"Landlock ABI {abi}" if abi >= 4 else "needs Landlock ABI 4; UDP is never covered"),
+        Protection("grader shielded from signals", abi >= 6, f"Landlock ABI {abi}" if abi >= 6 else "needs Landlock ABI 6"),
+        Protection("process and thread count limited", cgroups.available(),
+                   "a pids control group per worker" if cgroups.available() else
+                   "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
+        Protection("network namespace per worker", network,
+                   "no network at all (UDP included)" if network else "not permitted here: only TCP is refused"),
+        Protection("dangerous system calls refused", seccomp.available(),
+                   "seccomp: no mounts, namespaces, tracing, BPF, keys or kernel modules once set up"
+                   if seccomp.available() else "no seccomp filter for this architecture"),
+        Protection("files capped in total", disk,
+                   "a private tmpfs per worker: many files cannot fill the disk" if disk else
+                   "no private mount namespace: each file is capped, but not their number"),
+        Protection("bubblewrap", bubblewrap.available(),
+                   f"{shutil.which('bwrap')}: the fork server and its workers see no course, reference or home folder"
+                   if bubblewrap.available() else "not in use (apt-get install bubblewrap); Landlock hides the files"),
+    ]
+
+
+def _in_a_child(check: str) -> bool:
+    """Run one of the sandbox's isolation steps in a throwaway child process working in a temporary folder."""
+    import multiprocessing
+    import tempfile
+
+    ctx = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="doctor-") as folder, ctx.Pool(1) as pool:
+        return bool(pool.apply(_try, (check, folder)))
+
+
+def _try(check: str, folder: str) -> bool:
+    import os
+
+    from ..sandbox import namespaces
+
+    os.chdir(folder)
+    return namespaces.leave_network() if check == "network" else namespaces.cap_disk(1)
+
+
+def _can_unshare_network() -> bool:
+    return _in_a_child("network")
+
+
+def _can_cap_disk() -> bool:
+    return _in_a_child("disk")
+
+
+def safe_to_grade() -> tuple[bool, str]:
+    """Grading needs the reference and the course hidden from student code."""
+    if abi_version() >= 1:
+        return True, ""
+    return False, ("this machine cannot hide the reference implementation and the course files from student code "
+                   "(no Landlock in this kernel). Grade on a Linux >= 5.13 machine, or pass --unsafe to grade anyway "
+                   "knowing that a submission could read hidden tests, the gradebook and other students' work.")
+
+
+def report() -> str:
+    lines = [f"{'yes' if p.present else 'NO ':<4} {p.name:<36} {p.detail}" for p in protections()]
+    ok, why = safe_to_grade()
+    lines.append("" if ok else f"\nnot safe to grade here: {why}")
+    lines.append("safe to grade here" if ok else "")
+    return "\n".join(l for l in lines if l)
+
+
+def run(course: Course, args: argparse.Namespace) -> int:
+    print(report())
+    return 0

@@ -1,0 +1,114 @@
+"""Grading a batch: every submission of an assignment, several at once, recorded and reported.
+
+Steps per batch: find submissions -> grade each (jobs in parallel) -> record in the gradebook ->
+write feedback -> write grades.csv -> print the summary. One broken submission never stops the batch.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..content import checks_of
+from ..course import Assignment, Course
+from ..nbgrader_run import run_nbgrader
+from ..notebook import graded_cells, read_notebook
+from ..records.feedback import write_feedback
+from ..records.gradebook import open_gradebook, record
+from ..records.grades_csv import write_csv
+from ..results import PartResult, SubmissionResult
+from ..student_files import write_support_files
+from ..workers.client import ForkServer
+from .pipeline import grade_notebook, grading_devices
+
+
+def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Path, Path]]:
+    """(student, source notebook, submitted path) for every student folder that has this assignment."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no submissions folder {folder} (expected <student>/{assignment.id}/*.ipynb inside)")
+    out = []
+    for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (student_dir / assignment.id).is_dir():
+            out += [(student_dir.name, nb, student_dir / assignment.id / nb.name) for nb in assignment.notebooks]
+    return out
+
+
+def missing(course: Course, assignment: Assignment, source: Path, student: str) -> SubmissionResult:
+    parts = [PartResult(c.grade_id, 0.0, c.points) for c in graded_cells(read_notebook(course.root / source))]
+    return SubmissionResult(student, assignment.id, source.name, parts, status="missing",
+                            notes=[f"{source.name} was not found in the submission"])
+
+
+def locate(path: Path, source: Path, assignment: Assignment) -> tuple[Path | None, str | None]:
+    """The file to grade for `source`, or why there is none. A lone notebook under another name is accepted."""
+    folder = path.parent
+    if folder.is_symlink() or folder.parent.is_symlink():
+        return None, "the submission folder is a symbolic link; submit the files themselves"
+    if path.exists() or path.is_symlink():
+        return path, None
+    expected = {nb.name for nb in assignment.notebooks}
+    others = sorted(p for p in folder.glob("*.ipynb") if p.name not in expected)
+    if len(assignment.notebooks) == 1 and len(others) == 1:
+        return others[0], f"{source.name} was submitted as {others[0].name}"
+    listing = f" (found: {', '.join(p.name for p in others)})" if others else ""
+    return None, f"{source.name} was not found in the submission{listing}"
+
+
+def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
+              path: Path, server: ForkServer | None = None) -> SubmissionResult:
+    found, note = locate(path, source, assignment)
+    if found is None:
+        result = missing(course, assignment, source, student)
+        result.notes = [note]
+        return result
+    try:
+        result = grade_notebook(course, assignment, source, found, student, support, server)
+        result.notes = ([note] if note else []) + result.notes
+        return result
+    except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
+        result = missing(course, assignment, source, student)
+        result.status, result.notes = "error", [f"grading failed: {type(err).__name__}: {err}"]
+        return result
+
+
+def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
+    """The gradebook must know the assignment's grade cells; nbgrader registers them when it generates a release."""
+    from nbgrader.api import MissingEntry
+
+    with open_gradebook(course) as gb:
+        try:
+            gb.find_assignment(assignment.id)
+            return
+        except MissingEntry:
+            pass
+    result = run_nbgrader(course, "generate_assignment", assignment.id, "--force")
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader could not register {assignment.id}:\n{result.stderr}")
+
+
+def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
+                progress: bool = True) -> list[SubmissionResult]:
+    grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
+    checks_of(course, assignment)  # import the assignment's checks once, before the threads start
+    todo = find_submissions(submissions, assignment)
+    ensure_in_gradebook(course, assignment)
+    results: list[SubmissionResult] = []
+    with tempfile.TemporaryDirectory(prefix="support-") as support, ForkServer() as server, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        write_support_files(Path(support), assignment, course)
+        futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
+        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
+            results.append(future.result())
+    results.sort(key=lambda r: (r.student, r.notebook))
+    record(course, results)
+    for r in results:
+        write_feedback(course.root / "feedback", r)
+        if r.graded_file is not None and r.status in ("graded", "modified"):
+            copy = course.root / "autograded" / r.student / r.assignment / r.notebook
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(r.graded_file, copy)  # formgrader shows this copy; the submission stays untouched
+    write_csv(course.root / "grades.csv", results)
+    return results

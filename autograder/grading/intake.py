@@ -1,0 +1,144 @@
+"""Intake: a submitted file is data, never trusted. Each problem gets a specific message; what can still be
+graded fairly is graded, and the file itself is only ever read.
+
+checks, in order: the path -> size -> text -> JSON -> notebook format -> cell ids -> grade cells -> assignment.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..notebook import HIDDEN, is_test_cell, nbgrader_meta
+
+MAX_BYTES = 20 << 20
+
+
+@dataclass
+class Intake:
+    nb: Any | None
+    status: str = "graded"  # graded | modified | unreadable | wrong-notebook
+    notes: list[str] = field(default_factory=list)
+
+
+def _refuse(status: str, message: str) -> Intake:
+    return Intake(None, status, [message])
+
+
+def read_text(path: Path) -> tuple[str | None, str | None]:
+    if path.is_symlink():
+        return None, f"{path.name} is a symbolic link; submit the notebook file itself"
+    size = path.stat().st_size
+    if size == 0:
+        return None, f"{path.name} is empty"
+    if size > MAX_BYTES:
+        return None, (f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_BYTES >> 20} MB limit "
+                      "(clear large outputs before submitting)")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        return None, f"{path.name} is not a text file (it looks binary)"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as err:
+        return None, f"{path.name} is not UTF-8 text (byte {err.start})"
+
+
+def parse_json(name: str, text: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as err:
+        truncated = " (the file looks truncated)" if err.pos >= len(text.rstrip()) else ""
+        return None, f"{name} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}{truncated}"
+
+
+def to_notebook(name: str, raw: Any) -> tuple[Any | None, list[str], str | None]:
+    """(notebook in format 4, notes, refusal)."""
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        return None, [], f"{name} is JSON but not a notebook (no nbformat field)"
+    major = raw.get("nbformat")
+    if not isinstance(major, int) or major < 3:
+        return None, [], f"{name} uses notebook format {major!r}, which is too old to read"
+    if major > 4:
+        return None, [], f"{name} uses notebook format {major}, newer than this grader reads"
+    notes = []
+    if major == 3:
+        notes.append(f"{name} was saved in the old notebook format 3 and was converted for grading")
+    else:
+        cells = raw.get("cells")
+        if not isinstance(cells, list):
+            return None, [], f"{name} has no list of cells"
+        ids = [c.get("id") for c in cells if isinstance(c, dict)]
+        if raw.get("nbformat_minor", 0) >= 5 and any(i is None for i in ids):
+            notes.append(f"{sum(i is None for i in ids)} cell(s) had no id; ids were added for grading")
+        dupes = sorted(i for i, n in Counter(i for i in ids if i is not None).items() if n > 1)
+        if dupes:
+            notes.append(f"cell id(s) {', '.join(map(repr, dupes))} appear more than once")
+    try:
+        with warnings.catch_warnings():  # nbformat warns about ids it repairs; the notes above say it already
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(json.dumps(raw), as_version=4, capture_validation_error={})
+            _, nb = nbformat.validator.normalize(nb)
+            nb = nbformat.from_dict(nb)
+            nbformat.validate(nb)
+    except Exception as err:  # nbformat raises several kinds; each means "not a valid notebook"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return None, notes, f"{name} is not a valid notebook: {first[:200]}"
+    return nb, notes, None
+
+
+def _lines(source: str) -> list[str]:
+    return [l.strip() for l in HIDDEN.sub("", source).splitlines() if l.strip()]
+
+
+def check_grade_cells(nb: Any, source_nb: Any) -> tuple[str, list[str]]:
+    """Compare the locked check cells with the source's. The grader never runs them, so changes cost no
+    points by themselves, but they are reported and the status says so."""
+    expected = {nbgrader_meta(c)["grade_id"]: c for c in source_nb.cells if is_test_cell(c)}
+    found: dict[str, list[Any]] = {}
+    for c in nb.cells:
+        gid = nbgrader_meta(c).get("grade_id")
+        if gid:
+            found.setdefault(gid, []).append(c)
+    notes = []
+    for gid, cell in expected.items():
+        copies = found.get(gid, [])
+        if not copies:
+            notes.append(f"the check cell of {gid} was deleted")
+        elif len(copies) > 1:
+            notes.append(f"the check cell of {gid} appears {len(copies)} times")
+        elif _lines(copies[0].source) != _lines(cell.source):
+            notes.append(f"the check cell of {gid} was edited (it is not used for grading)")
+    order = [g for c in nb.cells if (g := nbgrader_meta(c).get("grade_id")) in expected]
+    if order != sorted(set(order), key=list(expected).index) and len(set(order)) == len(order):
+        notes.append("the check cells are in a different order than in the assignment")
+    return ("modified" if notes else "graded"), notes
+
+
+def inspect(path: Path, source_nb: Any) -> Intake:
+    """Read a submitted notebook as untrusted data and say what, if anything, is wrong with it."""
+    text, problem = read_text(path)
+    if text is None:
+        return _refuse("unreadable", problem)
+    raw, problem = parse_json(path.name, text)
+    if problem:
+        return _refuse("unreadable", problem)
+    nb, notes, problem = to_notebook(path.name, raw)
+    if nb is None:
+        return Intake(None, "unreadable", notes + [problem])
+    ours = {nbgrader_meta(c).get("grade_id") for c in source_nb.cells} - {None}
+    theirs = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
+    if theirs and not theirs & ours:
+        return Intake(None, "wrong-notebook", notes + [f"{path.name} has none of this assignment's cells; "
+                                                       "it looks like a notebook of another assignment"])
+    if not theirs:
+        notes.append("the notebook has none of the assignment's cells; it is graded by the names it defines")
+    status, cell_notes = check_grade_cells(nb, source_nb)
+    big = sum(len(json.dumps(c.get("outputs", []))) for c in nb.cells if c.get("cell_type") == "code")
+    if big > 1 << 20:
+        cell_notes.append(f"the notebook holds {big >> 20} MB of outputs; outputs are ignored by the grader")
+    return Intake(nb, status, notes + cell_notes)

@@ -1,0 +1,243 @@
+"""The kinds of graded cell. Each knows how to grade itself, how to make its visible fixture, how to check
+its own markup and how to answer a student's self-check, so that grading, release, validate and check
+never ask which kind a cell is.
+
+- PartCheck: a function or class of the student's, called on cases and compared with the reference;
+- ChoiceCheck: a multiple-choice answer, compared with the key kept in the source notebook;
+- ManualPart: a prose answer, left to formgrader.
+An assignment's checks.py lists its PartChecks and ChoiceChecks; ManualPart comes from markdown grade cells.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from ..coursekit.diagnose import diagnose
+from ..coursekit.fixtures import CaseData, write_fixture
+from ..coursekit.protocol import PartError
+from ..coursekit.selfcheck import run_visible
+from ..notebook import HIDDEN, GradedCell, answer_key
+from ..results import PartResult
+
+if TYPE_CHECKING:
+    from ..workers.client import Worker
+
+FIXTURE_SEED = 20240601  # visible cases are the same for every student
+
+
+@dataclass(frozen=True)
+class Call:
+    """How one case calls the student's part; coursekit/protocol.py reads it (as JSON) in the same way.
+
+    args: tensor names passed positionally (None passes None).
+    options: JSON keyword arguments.
+    init: keyword arguments of a module's constructor (its weights come from the tensors named "state.*").
+    tensor_options: keyword argument -> tensor name.
+    as_lists: tensor inputs passed as (nested) Python lists instead of tensors.
+    noncontiguous: tensor arguments passed with other strides (same values).
+    step_tables: keyword argument -> tensor turned into a toy model's step function.
+    returns: "tensors", "ints" (a list of ints) or "text" (a str).
+    substitute: name in the student's namespace -> trusted stand-in (a function or class of the assignment's
+        standins.py) put there while this part is graded, so that an earlier part's bug costs that part only.
+    """
+
+    args: tuple[str | None, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    init: dict[str, Any] = field(default_factory=dict)
+    tensor_options: dict[str, str] = field(default_factory=dict)
+    as_lists: tuple[str, ...] = ()
+    noncontiguous: tuple[str, ...] = ()
+    step_tables: dict[str, str] = field(default_factory=dict)
+    returns: str = "tensors"
+    substitute: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON form sent to a worker and written into fixtures (stand-ins by name only)."""
+        spec: dict[str, Any] = {"args": list(self.args)}
+        for key in ("options", "init", "tensor_options", "step_tables"):
+            if getattr(self, key):
+                spec[key] = dict(getattr(self, key))
+        for key in ("as_lists", "noncontiguous"):
+            if getattr(self, key):
+                spec[key] = list(getattr(self, key))
+        if self.returns != "tensors":
+            spec["returns"] = self.returns
+        if self.substitute:
+            spec["substitute"] = {name: obj.__name__ for name, obj in self.substitute.items()}
+        return spec
+
+    def standins_source(self) -> str | None:
+        """The source of the module that defines this call's stand-ins; the worker runs it in a short-lived fork."""
+        modules = {obj.__module__ for obj in self.substitute.values()}
+        if not modules:
+            return None
+        if len(modules) > 1:
+            raise ValueError(f"stand-ins of one call come from one module, not {sorted(modules)}")
+        return inspect.getsource(sys.modules[modules.pop()])
+
+
+@dataclass
+class Case:
+    label: str
+    tensors: dict[str, torch.Tensor]
+    call: Call
+
+
+Outputs = list[torch.Tensor]
+
+
+class Grader(Protocol):
+    """What a part needs from the grading of one submission."""
+
+    worker: Worker
+    devices: list[str]
+
+    def seed(self, grade_id: str) -> int: ...
+
+
+@dataclass
+class PartCheck:
+    """A part graded by calling the student's function or class on cases and comparing with the reference."""
+
+    id: str
+    target: str
+    kind: str  # "function" or "module"
+    op: str  # tolerance class: elementwise, reduction or composite
+    outputs: list[str]
+    cases: Callable[[torch.Generator, bool], list[Case]]  # (generator, hidden) -> cases
+    reference: Callable[[Case], Outputs]
+    variants: dict[str, tuple[str, Callable[[Case], Outputs]]] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> dict[str, str]:
+        return {key: message for key, (message, _) in self.variants.items()}
+
+    def evaluate(self, case: Case) -> CaseData:
+        """The case with its expected outputs and the outputs of every known mistake."""
+        spec = {**case.call.to_wire(), "label": case.label}
+        return CaseData(spec, case.tensors, self.reference(case), {k: fn(case) for k, (_, fn) in self.variants.items()})
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "op": self.op, "outputs": self.outputs, "messages": self.messages}
+
+    def validate(self, cell: GradedCell) -> list[str]:
+        return [] if HIDDEN.search(cell.source) else ["grade cell has no hidden-tests region"]
+
+    def write_fixture(self, folder: Path) -> None:
+        g = torch.Generator().manual_seed(FIXTURE_SEED)
+        write_fixture(folder, self.id, self.meta(), [self.evaluate(c) for c in self.cases(g, False)])
+
+    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> str | None:
+        """None when the student's answer on this case is right; otherwise what is wrong."""
+        from ..workers.client import WorkerFailure
+
+        try:
+            result = worker.call(self.target, self.kind, data.tensors, {**data.spec, "device": device},
+                                 case.call.standins_source())
+        except WorkerFailure as err:
+            return str(err)
+        if result.error is not None:
+            return result.error
+        verdict = diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs)
+        return None if verdict.passed else verdict.message
+
+    def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
+        """Partial credit: the fraction of hidden cases answered right (on every grading device)."""
+        cases = self.cases(torch.Generator().manual_seed(grader.seed(cell.grade_id)), True)
+        passed, messages = 0, []
+        for case in cases:
+            data = self.evaluate(case)
+            problems = {d: self.run_case(grader.worker, case, data, d) for d in grader.devices}
+            wrong = {d: p for d, p in problems.items() if p is not None}
+            if not wrong:
+                passed += 1
+            else:
+                device, problem = next(iter(wrong.items()))
+                gpu_only = device == "cuda" and len(wrong) < len(grader.devices)
+                messages.append(f"{case.label}: {problem}" + (" (on the GPU)" if gpu_only else ""))
+        return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages)
+
+    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
+        """The notebook's visible checks of this part, run in `worker`: None when they pass, else the problems."""
+        from ..workers.client import WorkerFailure
+
+        visible = self.cases(torch.Generator().manual_seed(FIXTURE_SEED), False)
+        standins = visible[0].call.standins_source() if visible else None  # as when graded
+
+        def call(kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
+            try:
+                result = worker.call(self.target, kind, tensors, spec, standins)
+            except WorkerFailure as err:
+                raise PartError(str(err)) from None
+            if result.error is not None:
+                raise PartError(result.error)
+            return result.outputs
+
+        problems = run_visible(self.id, call, fixtures)
+        return "; ".join(problems) if problems else None
+
+
+@dataclass
+class ChoiceCheck:
+    """A multiple-choice question: the answer variable must equal the key kept in the source notebook."""
+
+    id: str
+    target: str
+    options: list[str]
+
+    def validate(self, cell: GradedCell) -> list[str]:
+        try:
+            key = answer_key(cell)
+        except (ValueError, SyntaxError) as err:
+            return [str(err)]
+        return [] if key in self.options else [f"ANSWER {key!r} is not one of the options {self.options}"]
+
+    def write_fixture(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{self.id}.json").write_text(json.dumps({"options": self.options}))
+
+    def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
+        from ..workers.client import WorkerFailure
+
+        try:
+            value, error = grader.worker.get(self.target)
+        except WorkerFailure as err:
+            value, error = None, str(err)
+        if error is not None:
+            return PartResult(self.id, 0.0, cell.points, [f"no answer: {error}"])
+        right = value == answer_key(cell)
+        return PartResult(self.id, cell.points if right else 0.0, cell.points,
+                          [] if right else [f"{value!r} is not the right answer"])
+
+    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
+        value, error = worker.get(self.target)
+        return None if error is None and value in self.options else f"answer with one of {self.options}"
+
+
+@dataclass
+class ManualPart:
+    """A prose answer in a markdown cell: formgrader's job, never autograded."""
+
+    id: str
+
+    def validate(self, cell: GradedCell) -> list[str]:
+        return [] if cell.solution else ["a graded markdown cell must be an answer cell (solution) for manual grading"]
+
+    def write_fixture(self, folder: Path) -> None:
+        """Nothing to check before the deadline."""
+
+    def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
+        return PartResult(self.id, None, cell.points, ["graded by hand"])
+
+    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
+        return None
+
+
+Part = PartCheck | ChoiceCheck | ManualPart

@@ -1,0 +1,129 @@
+"""Grading one submission: named steps over one context, each decided in the grader's process.
+
+    STEPS = read_submission -> run_code -> grade_parts -> apply_late_policy
+
+A step returns False to end grading early (an unreadable file has nothing to run). The submitted file is
+only ever read; the student's code runs in a worker process, never here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..content import bind_parts
+from ..course import Assignment, Course
+from ..notebook import GradedCell, code_to_run, graded_cells, read_notebook
+from ..results import PartResult, SubmissionResult
+from ..student_files import write_support_files
+from ..workers.client import ForkServer, Worker, WorkerFailure
+from .intake import inspect
+from .parts import Part
+from .seeds import student_seed
+
+
+def grading_devices(course: Course) -> list[str]:
+    """The CPU always; the GPU too when course.yml asks for it ('cuda', or 'auto' on a machine that has one)."""
+    if course.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("course.yml sets device: cuda, but this machine has no CUDA device; "
+                           "use device: auto to grade on the CPU here")
+    return ["cpu", "cuda"] if course.device != "cpu" and torch.cuda.is_available() else ["cpu"]
+
+
+@dataclass
+class Grading:
+    """Everything known about one submission while it is graded."""
+
+    course: Course
+    assignment: Assignment
+    student: str
+    source: Path  # the source notebook, relative to the course folder
+    path: Path  # the submitted file
+    parts: list[tuple[GradedCell, Part]]  # the source's grade cells, each with what grades it
+    result: SubmissionResult
+    devices: list[str]
+    support: Path | None = None  # coursekit and fixtures prepared once per batch (None: made here)
+    server: ForkServer | None = None  # forks warm workers (None: a fresh interpreter)
+    source_nb: Any = None
+    nb: Any = None  # the submitted notebook once read
+    worker: Worker | None = None
+    cleanup: ExitStack = field(default_factory=ExitStack)
+
+    def seed(self, grade_id: str) -> int:
+        return student_seed(self.course, self.assignment.id, self.student, grade_id)
+
+
+def read_submission(g: Grading) -> bool:
+    """Intake: the file as untrusted data (see intake.py); what cannot be read fairly is not run."""
+    intake = inspect(g.path, g.source_nb)
+    g.result.status, g.result.notes, g.result.graded_file = intake.status, list(intake.notes), g.path
+    g.nb = intake.nb
+    return g.nb is not None
+
+
+def run_code(g: Grading) -> bool:
+    """The notebook's code cells in a worker of their own, in a scratch copy of the support files."""
+    scratch = Path(g.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="grade-")))
+    if g.support is None:
+        write_support_files(scratch, g.assignment, g.course)
+    else:
+        shutil.copytree(g.support, scratch, dirs_exist_ok=True)
+    g.worker = g.cleanup.enter_context(Worker(code_to_run(g.nb), g.assignment.limits.check_timeout_s, cwd=str(scratch),
+                                              server=g.server, limits=g.assignment.limits.for_worker()))
+    try:
+        g.worker.ensure()
+    except WorkerFailure as err:
+        g.result.notes.append(str(err))
+    g.result.notes += [f"code cell {e['cell'] + 1} raised {e['error']}" for e in g.worker.cell_errors]
+    return True
+
+
+def grade_parts(g: Grading) -> bool:
+    """Each graded cell grades itself: a part on hidden cases, a choice against its key, prose by hand."""
+    g.result.parts = [part.grade(g, cell) for cell, part in g.parts]
+    return True
+
+
+def read_timestamp(submission_dir: Path) -> dt.datetime | None:
+    """nbgrader's timestamp.txt next to the submitted notebooks, when present."""
+    stamp = submission_dir / "timestamp.txt"
+    if not stamp.is_file():
+        return None
+    from dateutil.parser import parse
+
+    when = parse(stamp.read_text().strip())
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def apply_late_policy(g: Grading) -> bool:
+    g.result.submitted_at = read_timestamp(g.path.parent)
+    if g.result.submitted_at is not None:
+        g.result.late_multiplier = g.assignment.late_policy.multiplier(g.assignment.due, g.result.submitted_at)
+        if g.result.late_multiplier < 1:
+            g.result.notes.append(f"submitted late: {g.result.late_multiplier:.0%} of the score is kept")
+    return True
+
+
+STEPS: list[Callable[[Grading], bool]] = [read_submission, run_code, grade_parts, apply_late_policy]
+
+
+def grade_notebook(course: Course, assignment: Assignment, source: Path, submission: Path, student: str,
+                   support: Path | None = None, server: ForkServer | None = None) -> SubmissionResult:
+    """Grade one submitted notebook against the source notebook `source` (relative to the course folder)."""
+    source_nb = read_notebook(course.root / source)
+    parts = bind_parts(course, assignment, graded_cells(source_nb))
+    result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
+    g = Grading(course, assignment, student, source, submission, parts, result, grading_devices(course), support, server,
+                source_nb)
+    with g.cleanup:
+        for step in STEPS:
+            if not step(g):
+                break
+    return g.result

@@ -1,0 +1,39 @@
+"""What grading one submission produces. Plain data, no torch: recording, feedback and reports read it."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class PartResult:
+    grade_id: str
+    score: float | None  # None: left to manual grading
+    max_score: float
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    notebook: str
+    parts: list[PartResult]
+    status: str = "graded"  # graded | modified | unreadable | wrong-notebook | missing | error
+    notes: list[str] = field(default_factory=list)
+    late_multiplier: float = 1.0
+    submitted_at: dt.datetime | None = None
+    graded_file: Path | None = None  # the submitted file that was read (its name may differ from `notebook`)
+
+    @property
+    def max_score(self) -> float:
+        return sum(p.max_score for p in self.parts)
+
+    @property
+    def raw_score(self) -> float:
+        return sum(p.score or 0.0 for p in self.parts)
+
+    @property
+    def score(self) -> float:
+        return round(self.raw_score * self.late_multiplier, 2)

@@ -1,0 +1,19 @@
+"""The environment a worker's student code sees: nothing of the grader's, a home and temp folder of its own."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+SAFE_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED")
+
+
+def scrub_environment() -> None:
+    """Keep only SAFE_ENV; HOME, TMPDIR and matplotlib's config point into the scratch folder (the working directory)."""
+    keep = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
+    os.environ.clear()
+    scratch = os.getcwd()
+    os.makedirs(os.path.join(scratch, ".tmp"), exist_ok=True)
+    os.environ.update(keep, HOME=scratch, TMPDIR=os.path.join(scratch, ".tmp"), MPLCONFIGDIR=os.path.join(scratch, ".tmp"))
+    tempfile.tempdir = None  # forget a temp folder chosen before the environment changed
+
+

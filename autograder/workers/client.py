@@ -1,0 +1,210 @@
+"""The grader's side of a worker: start it, feed it the notebook's code, call graded parts with a timeout."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import IO, Any
+
+import torch
+
+from ..course import Limits
+from ..sandbox.bubblewrap import available as bubblewrap_available
+from ..sandbox.bubblewrap import command as bubblewrap_command
+from ..sandbox.cgroups import cap_processes
+from ..sandbox.cgroups import remove as remove_group
+from ..sandbox.rlimits import explain
+from .wire import WireError, receive, send
+
+MAX_OUTPUT = 64 << 20
+NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-check timeouts
+
+
+class WorkerFailure(Exception):
+    """The worker died, hung past its time limit, or answered with something malformed."""
+
+
+@dataclass
+class CallResult:
+    outputs: list[torch.Tensor] | None
+    error: str | None
+
+
+WORKER_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+class ForkServer:
+    """A warm process that forks one worker per submission (see forkserver.py)."""
+
+    def __init__(self, start_timeout_s: float = 60.0, bubblewrap: bool | None = None) -> None:
+        """`bubblewrap`: run inside bwrap (True), not (False), or where the machine has it (None); a sandbox that
+        fails to start falls back to none, and `self.bubblewrap` says which one runs."""
+        want = bubblewrap_available() if bubblewrap is None else bubblewrap
+        self.bubblewrap = want and self._start(start_timeout_s, True)
+        if not self.bubblewrap and not self._start(start_timeout_s, False):
+            raise RuntimeError("the worker fork server did not start")
+        self.lock = threading.Lock()
+
+    def _start(self, timeout: float, sandboxed: bool) -> bool:
+        ours, theirs = socket.socketpair()
+        argv = [sys.executable, "-m", "autograder.workers.forkserver", str(theirs.fileno())]
+        self.proc = subprocess.Popen(bubblewrap_command(argv) if sandboxed else argv,
+                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                     env={**os.environ, **WORKER_ENV}, start_new_session=True)
+        theirs.close()
+        self.sock = ours
+        self.sock.settimeout(timeout)
+        self.replies = self.sock.makefile("rb")
+        try:
+            ready = json.loads(self.replies.readline() or b"{}").get("ready")
+        except OSError:
+            ready = False
+        if not ready:
+            self.close()
+        return bool(ready)
+
+    def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int]:
+        """Fork a child working in `cwd`, writing its output to `log`; return (pid, fd to it, fd from it)."""
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            with self.lock:
+                socket.send_fds(self.sock, [json.dumps({"cwd": cwd}).encode()], [to_child_r, from_child_w, log.fileno()])
+                pid = json.loads(self.replies.readline())["pid"]
+        finally:
+            os.close(to_child_r), os.close(from_child_w)
+        return pid, to_child_w, from_child_r
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.replies.close()
+        self.sock.close()
+
+    def __enter__(self) -> "ForkServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Worker:
+    """One student's code in its own process; restarted (re-running the cells) after a failure.
+
+    With a ForkServer the process is a warm fork; without one it is a fresh interpreter.
+    """
+
+    def __init__(self, cells: list[str], timeout_s: float, cwd: str,
+                 server: ForkServer | None = None, limits: dict[str, Any] | None = None) -> None:
+        """`cwd` is the worker's scratch folder: the only one its code can write, and nothing else of ours."""
+        self.cells, self.timeout_s, self.cwd, self.server = cells, timeout_s, str(cwd), server
+        self.limits = limits or Limits(check_timeout_s=timeout_s).for_worker()
+        self.pid: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.group = None  # the worker's process-count control group, where the machine allows one
+        self.cell_errors: list[dict[str, Any]] = []
+        self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
+        self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
+        self.seccomp = False  # whether the worker's dangerous system calls are refused
+
+    def _start(self) -> None:
+        self.log = tempfile.TemporaryFile()
+        if self.server is not None:
+            self.pid, self.write_fd, self.read_fd = self.server.fork(self.cwd, self.log)
+        else:
+            to_child_r, to_child_w = os.pipe()
+            from_child_r, from_child_w = os.pipe()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                cwd=self.cwd, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+            os.close(to_child_r), os.close(from_child_w)
+            self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
+        self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
+        try:
+            header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
+                                       timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
+        except WorkerFailure as err:
+            self.broken = f"running the notebook's code failed: {err}"
+            raise WorkerFailure(self.broken) from None
+        self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
+        self.disk_capped = bool(header.get("disk_capped"))
+        self.seccomp = bool(header.get("seccomp"))
+
+    def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
+                  timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        try:
+            send(self.write_fd, header, tensors)
+            ready, _, _ = select.select([self.read_fd], [], [], timeout or self.timeout_s)
+            if not ready:
+                self.stop()
+                raise WorkerFailure(f"timed out after {timeout or self.timeout_s:g} s")
+            return receive(self.read_fd, MAX_OUTPUT)
+        except (WireError, OSError, ValueError) as err:
+            code = self.stop()
+            raise WorkerFailure(f"the notebook's process stopped ({err}; exit code {code})") from None
+
+    def ensure(self) -> None:
+        if self.broken is not None:
+            raise WorkerFailure(self.broken)
+        if self.pid is None:
+            self._start()
+
+    def call(self, target: str, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any],
+             standins: str | None = None) -> CallResult:
+        """Call a graded part on one case; `standins` is the source of the module of the stand-ins that
+        spec["substitute"] names (run only in a short-lived fork of the worker, see server.py)."""
+        self.ensure()
+        request = {"op": "call", "target": target, "kind": kind, "spec": spec}
+        if spec.get("substitute"):
+            if standins is None:
+                raise ValueError(f"{target}: the call names stand-ins but their source was not given")
+            request["standins"] = standins
+        header, out = self._exchange(request, tensors)
+        if not header["ok"]:
+            return CallResult(None, explain(header["error"], self.limits))
+        n = int(header["n"])
+        if set(out) != {f"out.{i}" for i in range(n)}:
+            raise WorkerFailure("the answer did not contain the expected tensors")
+        return CallResult([out[f"out.{i}"] for i in range(n)], None)
+
+    def get(self, name: str) -> tuple[Any, str | None]:
+        self.ensure()
+        header, _ = self._exchange({"op": "get", "target": name})
+        return (header["value"], None) if header["ok"] else (None, header["error"])
+
+    def stop(self) -> int | None:
+        """Kill the worker's whole process group (it leads its own session) and close the pipes."""
+        if self.pid is None:
+            return None
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait() if self.proc is not None else None
+        remove_group(self.group)
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.log.close()
+        self.pid, self.proc, self.group = None, None, None
+        return code
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,147 @@
+"""The process that runs a student's notebook code and answers the grader's calls.
+
+It executes the notebook's code cells with IPython, then serves requests on its pipes: call a graded
+function or class on tensors, or read a plain answer variable. Scores are never decided here.
+Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a fork of
+this process that serves that part's cases and exits afterwards: the stand-ins (sent as source with the
+request, never imported here) are never seen by code that grades the parts they stand in for.
+Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from ..coursekit.protocol import PartError, invoke
+from ..sandbox.environment import scrub_environment
+from ..sandbox.landlock import hide_filesystem
+from ..sandbox.namespaces import cap_disk, leave_network
+from ..sandbox.rlimits import apply_limits
+from ..sandbox.seccomp import deny_dangerous_calls
+from .wire import WireError, receive, send
+
+MAX_INPUT = 256 << 20
+MAX_OUTPUT = 64 << 20
+
+
+def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
+    errors = []
+    for i, source in enumerate(cells):
+        result = shell.run_cell(source, store_history=False, silent=False)
+        err = result.error_in_exec or result.error_before_exec
+        if err is not None:
+            errors.append({"cell": i, "error": f"{type(err).__name__}: {err}"})
+    return errors
+
+
+def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
+    try:
+        outputs = invoke(namespace[header["target"]], header["kind"], tensors, header["spec"])
+        send(write_fd, {"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
+    except PartError as err:
+        send(write_fd, {"ok": False, "error": str(err)})
+
+
+class StandinProcess:
+    """A fork of the worker that installed the stand-ins of one part, then answers that part's cases until
+    the worker closes its pipe. Its replies are read and checked by the worker before they go on."""
+
+    @staticmethod
+    def part(header: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        """What a stand-in process serves: one target with one set of stand-ins."""
+        return header["target"], sorted(header["spec"]["substitute"].items())
+
+    def __init__(self, shell: Any, header: dict[str, Any]) -> None:
+        self.key = self.part(header)
+        child_reads, self.to_child = os.pipe()
+        self.from_child, child_writes = os.pipe()
+        try:
+            self.pid = os.fork()
+        except OSError:  # the notebook's own processes used up the worker's limit
+            for fd in (child_reads, self.to_child, self.from_child, child_writes):
+                os.close(fd)
+            raise
+        if self.pid == 0:
+            os.close(self.to_child), os.close(self.from_child)
+            try:
+                standins: dict[str, Any] = {}
+                exec(header["standins"], standins)
+                shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
+                while True:
+                    request, tensors = receive(child_reads, MAX_INPUT)
+                    answer(shell.user_ns, request, tensors, child_writes)
+            finally:  # the pipe closed (WireError): this part is done
+                os._exit(0)
+        os.close(child_reads), os.close(child_writes)
+
+    def ask(self, header: dict[str, Any], tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        send(self.to_child, header, tensors)
+        return receive(self.from_child, MAX_OUTPUT)
+
+    def close(self) -> None:
+        os.close(self.to_child), os.close(self.from_child)
+        os.waitpid(self.pid, 0)
+
+
+def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[str, Any], tensors: dict[str, Any],
+                       write_fd: int) -> StandinProcess | None:
+    """Answer through the stand-in process of this part (started on its first case); return the one still alive."""
+    if current is not None and current.key != StandinProcess.part(header):
+        current.close()
+        current = None
+    try:
+        current = current or StandinProcess(shell, header)
+    except OSError as err:
+        send(write_fd, {"ok": False, "error": f"cannot start the process that grades this part: {err}"})
+        return None
+    try:
+        reply = current.ask(header, tensors)
+    except (WireError, OSError, ValueError):
+        reply = ({"ok": False, "error": "the code stopped its process before answering"}, {})
+        current.close()
+        current = None
+    send(write_fd, *reply)
+    return current
+
+
+def serve(read_fd: int, write_fd: int) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; the notebook's code may wait for children
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
+    header, _ = receive(read_fd, MAX_INPUT)
+    apply_limits(header["limits"])
+    scrub_environment()
+    offline = leave_network()
+    disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
+    landlock = hide_filesystem()
+    seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
+    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
+                    "disk_capped": disk_capped, "seccomp": seccomp})
+    standin: StandinProcess | None = None
+    while True:
+        header, tensors = receive(read_fd, MAX_INPUT)
+        if standin is not None and not header.get("spec", {}).get("substitute"):
+            standin.close()
+            standin = None
+        if header["op"] == "exit":
+            return
+        target = shell.user_ns.get(header["target"])
+        if target is None:
+            send(write_fd, {"ok": False, "error": f"{header['target']} is not defined"})
+        elif header["op"] == "get":
+            value = target
+            plain = type(value) in (str, int, float, bool)
+            send(write_fd, {"ok": plain, "value": value if plain else None,
+                            "error": None if plain else f"{header['target']} is a {type(value).__name__}"})
+        elif header["spec"].get("substitute"):
+            standin = call_with_standins(shell, standin, header, tensors, write_fd)
+        else:
+            answer(shell.user_ns, header, tensors, write_fd)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
