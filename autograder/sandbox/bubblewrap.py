@@ -13,12 +13,13 @@ import sys
 import tempfile
 
 from .landlock import kit_folders
+from .switches import current
 
 SYSTEM = ["/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin"]
 
 
 def available() -> bool:
-    return shutil.which("bwrap") is not None
+    return shutil.which("bwrap") is not None and current().bubblewrap
 
 
 def command(argv: list[str]) -> list[str]:

@@ -10,11 +10,15 @@ import os
 import time
 from pathlib import Path
 
+from .switches import current
+
 V1 = Path("/sys/fs/cgroup/pids")
 V2 = Path("/sys/fs/cgroup")
 
 
 def _base() -> Path | None:
+    if not current().cgroups:
+        return None
     if (V1 / "cgroup.procs").exists() and os.access(V1, os.W_OK):
         return V1
     controllers = V2 / "cgroup.controllers"

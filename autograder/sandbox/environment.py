@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 import tempfile
 
-SAFE_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED")
+from .switches import ENV as SWITCHES
+
+# AUTOGRADER_SANDBOX only ever turns protections off, and is read before student code runs (see switches.py)
+SAFE_ENV = ("PATH", "LANG", "LC_ALL", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", SWITCHES)
 
 
 def scrub_environment() -> None:

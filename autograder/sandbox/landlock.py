@@ -12,6 +12,8 @@ import os
 import struct
 import sys
 
+from .switches import current
+
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # x86-64 and arm64 alike
 PR_SET_NO_NEW_PRIVS = 38
 RULE_PATH_BENEATH = 1
@@ -30,9 +32,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def abi_version() -> int:
-    """The kernel's Landlock ABI version; 0 where Landlock is missing or disabled."""
-    version = _libc.syscall(SYS_CREATE_RULESET, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
-    return max(0, version)
+    """The Landlock ABI version in use: the kernel's (0 where Landlock is missing or disabled), capped by the
+    landlock switch (switches.py)."""
+    version = max(0, _libc.syscall(SYS_CREATE_RULESET, None, 0, 1))  # LANDLOCK_CREATE_RULESET_VERSION
+    cap = current().landlock_abi
+    return version if cap is None else min(version, cap)
 
 
 def _handled_fs(abi: int) -> int:

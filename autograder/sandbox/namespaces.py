@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from .switches import current
+
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 
@@ -15,6 +17,8 @@ def _libc():
 
 def _unshare(flags: int) -> bool:
     """Root unshares directly; others through a new user namespace, mapping their own ids into it."""
+    if not current().namespaces:
+        return False
     uid, gid = os.geteuid(), os.getegid()
     if uid == 0:
         return _libc().unshare(flags) == 0

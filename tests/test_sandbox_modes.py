@@ -1,0 +1,103 @@
+"""The sandbox on machines that give less: an older Landlock (ABI 1 or 4), no bubblewrap, no writable control
+group, no permission for namespaces, simulated by the switches of autograder/sandbox/switches.py. For each mode
+the attacks that the remaining protections still stop are stopped, the ones they cannot stop are not (so the
+test shows what each protection buys), and `autograder doctor` names what is missing."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import cgroups
+from autograder.sandbox.switches import ENV
+from autograder.workers.client import ForkServer, Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = {
+    "as the machine allows": "",
+    "Landlock ABI 4": "landlock=4",
+    "Landlock ABI 1": "landlock=1",
+    "Landlock ABI 1, no namespaces": "landlock=1,namespaces=off",
+    "no bubblewrap, cgroups or namespaces": "bubblewrap=off,cgroups=off,namespaces=off",
+}
+
+
+def attempt(name: str, expression: str) -> str:
+    return (f"try:\n    {expression}\n    {name} = 'succeeded'\n"
+            f"except Exception as e:\n    {name} = type(e).__name__")
+
+
+@pytest.fixture(params=list(MODES), ids=list(MODES))
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(ENV, MODES[request.param])
+    return MODES[request.param]
+
+
+def machine() -> dict[str, object]:
+    """What this machine gives with the switches now in the environment."""
+    from autograder.commands.doctor import _can_unshare_network
+    from autograder.sandbox import bubblewrap
+    from autograder.sandbox.landlock import abi_version
+
+    return {"abi": abi_version(), "namespaces": _can_unshare_network(), "cgroups": cgroups.available(),
+            "bubblewrap": bubblewrap.available()}
+
+
+def test_each_mode_stops_what_its_protections_can(mode: str, tmp_path: Path) -> None:
+    have = machine()
+    listener = socket.create_server(("127.0.0.1", 0))  # a service of the grader's machine on loopback
+    port = listener.getsockname()[1]
+    cells = ["import os, socket",
+             attempt("read_course", f"open({str(ROOT / 'course.yml')!r}).read()"),
+             attempt("signal_grader", f"os.kill({os.getpid()}, 0)"),
+             attempt("tcp_loopback", f"socket.create_connection(('127.0.0.1', {port}), timeout=2).close()"),
+             attempt("udp_out", f"socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {port}))")]
+    try:
+        with ForkServer() as server, Worker(cells, 10, str(tmp_path), server=server) as w:
+            w.ensure()
+            assert not w.cell_errors, w.cell_errors
+            outcome = {name: w.get(name)[0] for name in ("read_course", "signal_grader", "tcp_loopback", "udp_out")}
+            assert server.bubblewrap == have["bubblewrap"]
+            own_network = have["namespaces"] or have["bubblewrap"]
+            expected = {
+                "read_course": have["abi"] >= 1 or have["bubblewrap"],
+                "signal_grader": have["abi"] >= 6,
+                "tcp_loopback": own_network or have["abi"] >= 4,
+                "udp_out": own_network,
+            }
+            stopped = {name: result != "succeeded" for name, result in outcome.items()}
+            assert stopped == expected, (mode, have, outcome)
+            assert w.disk_capped == have["namespaces"], "the private tmpfs needs a mount namespace"
+            assert (w.group is not None) == have["cgroups"], "the process cap needs a pids control group"
+            assert w.seccomp, "the seccomp filter needs nothing from the machine"
+    finally:
+        listener.close()
+    if mode:  # what the switches took away is really gone here
+        assert "landlock=" not in mode or have["abi"] <= int(mode.split("landlock=")[1].split(",")[0])
+        assert "namespaces=off" not in mode or not have["namespaces"]
+        assert "cgroups=off" not in mode or not have["cgroups"]
+
+
+def test_doctor_names_what_each_mode_lacks(mode: str) -> None:
+    from autograder.commands.doctor import report
+
+    have, text = machine(), report()
+    rows = {line[5:41].strip(): line[:4].strip() for line in text.splitlines() if line[:4].strip() in ("yes", "NO")}
+    assert rows["grader shielded from signals"] == ("yes" if have["abi"] >= 6 else "NO")
+    assert rows["TCP refused (Landlock)"] == ("yes" if have["abi"] >= 4 else "NO")
+    assert rows["files hidden (Landlock)"] == ("yes" if have["abi"] >= 1 else "NO")
+    assert rows["network namespace per worker"] == ("yes" if have["namespaces"] else "NO")
+    assert rows["files capped in total"] == ("yes" if have["namespaces"] else "NO")
+    assert rows["process and thread count limited"] == ("yes" if have["cgroups"] else "NO")
+    assert rows["bubblewrap"] == ("yes" if have["bubblewrap"] else "NO")
+    assert ("switched off by AUTOGRADER_SANDBOX" in text) == bool(mode)
+
+
+def test_a_malformed_switch_is_an_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.sandbox.switches import current
+
+    monkeypatch.setenv(ENV, "landlock=high")
+    with pytest.raises(ValueError, match="AUTOGRADER_SANDBOX: cannot read 'landlock=high'"):
+        current()
