@@ -1,6 +1,6 @@
 """Each solution notebook runs top to bottom in a fresh Jupyter kernel, as a student would run it, within
-Binder's budget (3 minutes, 2 GB), and every visible check in it passes. The translator of assignment 3
-really learns: at least 95% exact matches on held-out dates, trained within 90 seconds."""
+Binder's memory (2 GB), and every visible check in it passes. The translator of assignment 3 really learns:
+at least 95% exact matches on held-out dates. (Their times against Binder's budget: benchmarks/budgets.py.)"""
 from __future__ import annotations
 
 import re
@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.course import load_course
-from autograder.release import write_support_files
+from autograder.student_files import write_support_files
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = load_course(ROOT / "course.yml")
@@ -51,18 +51,19 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ACTIVE, ids=[a.id for a in ACTIVE])
-def test_solution_notebook_runs_in_a_fresh_kernel_within_binder_limits(assignment, tmp_path: Path) -> None:
+def test_solution_notebook_runs_in_a_fresh_kernel_within_binder_memory(assignment, tmp_path: Path) -> None:
     write_support_files(tmp_path, assignment, COURSE)  # coursekit and fixtures next to the notebook, as released
     nb = nbformat.read(str(ROOT / assignment.notebooks[0]), as_version=4)
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    # timeout: a guard against a hung kernel, not a speed bound (speed: benchmarks/budgets.py)
+    client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     started = time.perf_counter()
     with PeakMemory(client) as memory:
         client.execute()
     elapsed = time.perf_counter() - started
     text = outputs_text(nb)
     print(f"\n[notebook] {assignment.id}: {elapsed:.1f} s, peak {memory.peak / 2**20:.0f} MB")
-    assert elapsed < 180, f"{assignment.id} took {elapsed:.0f} s"
     assert 0 < memory.peak < 2 * 2**30, f"{assignment.id} peaked at {memory.peak / 2**20:.0f} MB"
     n_checks = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.startswith(("check(", "check_choice(")))
     assert text.count("✓") == n_checks, "every visible check prints its success line"
@@ -70,5 +71,4 @@ def test_solution_notebook_runs_in_a_fresh_kernel_within_binder_limits(assignmen
         trained = re.search(r"trained \d+ steps in ([\d.]+) s", text)
         exact = re.search(r"exact match on \d+ held-out dates: ([\d.]+)%", text)
         print(f"[notebook] date translator: trained in {trained.group(1)} s, {exact.group(1)}% exact")
-        assert float(trained.group(1)) <= 90
         assert float(exact.group(1)) >= 95
