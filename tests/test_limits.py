@@ -76,12 +76,18 @@ def test_the_graders_environment_does_not_reach_student_code(tmp_path: Path, mon
     monkeypatch.setenv("GRADER_TOKEN", "s3cret")
     with ForkServer() as server:  # started with the token in its environment
         assert os.environ["GRADER_TOKEN"] == "s3cret"
-        with worker(server, tmp_path, ["seen = ' '.join(sorted(os.environ))", "token = os.environ.get('GRADER_TOKEN', '')"]) as w:
+        with worker(server, tmp_path, ["seen = ' '.join(sorted(os.environ))", "token = os.environ.get('GRADER_TOKEN', '')",
+                                       "started = open('/proc/self/environ', 'rb').read().decode(errors='replace')"]) as w:
             assert w.get("token") == ("", None)
             assert "GRADER" not in w.get("seen")[0]
-    fresh = Worker(["import os", "token = os.environ.get('GRADER_TOKEN', '')"], 10, str(tmp_path), limits=LIMITS)
+            # what the process was started with: the fork server must not have been given the grader's environment
+            assert w.get("started")[1] is None and "s3cret" not in w.get("started")[0]
+    fresh = Worker(["import os", "token = os.environ.get('GRADER_TOKEN', '')",
+                    "started = open('/proc/self/environ', 'rb').read().decode(errors='replace')"], 10, str(tmp_path),
+                   limits=LIMITS)
     with fresh:
         assert fresh.get("token") == ("", None), "a fresh (not forked) worker scrubs too"
+        assert "s3cret" not in fresh.get("started")[0]
 
 
 @pytest.mark.skipif(not __import__("autograder.sandbox.cgroups", fromlist=["x"]).available(), reason="no writable pids control group")

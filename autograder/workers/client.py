@@ -19,6 +19,7 @@ from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
 from ..sandbox.cgroups import cap_processes
+from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
 from .wire import WireError, receive, send
@@ -58,7 +59,7 @@ class ForkServer:
         self.proc = subprocess.Popen(bubblewrap_command(argv) if sandboxed else argv,
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
-                                     env={**os.environ, **WORKER_ENV}, start_new_session=True)
+                                     env=exec_environment(WORKER_ENV), start_new_session=True)
         theirs.close()
         self.sock = ours
         self.sock.settimeout(timeout)
@@ -128,7 +129,7 @@ class Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w)],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                cwd=self.cwd, env={**os.environ, **WORKER_ENV}, start_new_session=True)
+                cwd=self.cwd, env=exec_environment(WORKER_ENV), start_new_session=True)
             os.close(to_child_r), os.close(from_child_w)
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
         self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
