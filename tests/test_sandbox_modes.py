@@ -88,7 +88,7 @@ def test_doctor_names_what_each_mode_lacks(mode: str) -> None:
     assert rows["grader shielded from signals"] == ("yes" if have["abi"] >= 6 else "NO")
     assert rows["TCP refused (Landlock)"] == ("yes" if have["abi"] >= 4 else "NO")
     assert rows["files hidden (Landlock)"] == ("yes" if have["abi"] >= 1 else "NO")
-    assert rows["network namespace per worker"] == ("yes" if have["namespaces"] else "NO")
+    assert rows["own network, hostname, IPC"] == ("yes" if have["namespaces"] else "NO")
     assert rows["files capped in total"] == ("yes" if have["namespaces"] else "NO")
     assert rows["process and thread count limited"] == ("yes" if have["cgroups"] else "NO")
     assert rows["bubblewrap"] == ("yes" if have["bubblewrap"] else "NO")

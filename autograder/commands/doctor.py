@@ -31,8 +31,9 @@ def protections() -> list[Protection]:
         Protection("process and thread count limited", cgroups.available(),
                    "a pids control group per worker" if cgroups.available() else
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
-        Protection("network namespace per worker", network,
-                   "no network at all (UDP included)" if network else "not permitted here: only TCP is refused"),
+        Protection("own network, hostname, IPC", network,
+                   "namespaces per worker: no network at all (UDP included), hostname and System V IPC its own"
+                   if network else "not permitted here: only TCP is refused; hostname and IPC are the host's"),
         Protection("dangerous system calls refused", seccomp.available(),
                    "seccomp: no mounts, namespaces, tracing, BPF, keys or kernel modules once set up"
                    if seccomp.available() else "no seccomp filter for this architecture"),
@@ -61,7 +62,7 @@ def _try(check: str, folder: str) -> bool:
     from ..sandbox import namespaces
 
     os.chdir(folder)
-    return namespaces.leave_network() if check == "network" else namespaces.cap_disk(1)
+    return namespaces.leave_host() if check == "network" else namespaces.cap_disk(1)
 
 
 def _can_unshare_network() -> bool:

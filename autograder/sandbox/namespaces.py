@@ -1,4 +1,5 @@
-"""Linux namespaces a worker enters before running student code: no network, and a private size-capped tmpfs."""
+"""Linux namespaces a worker enters before running student code: its own network (none), hostname and System V
+IPC, and a private size-capped tmpfs."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import os
 from .switches import current
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+CLONE_NEWUTS, CLONE_NEWIPC = 0x04000000, 0x08000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 
 
@@ -30,10 +32,11 @@ def _unshare(flags: int) -> bool:
     return True
 
 
-def leave_network() -> bool:
-    """Move into a new network namespace with no interfaces but loopback-down: no TCP, UDP or anything else
-    reaches out. False where the kernel does not allow it."""
-    return _unshare(CLONE_NEWNET)
+def leave_host() -> bool:
+    """Move into new network, UTS and IPC namespaces: no interface but a loopback that is down (no TCP, UDP or
+    anything else reaches out), a hostname of its own to change, and System V shared memory, semaphores and
+    message queues that die with the worker. False where the kernel does not allow it."""
+    return _unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 
 
 def cap_disk(disk_mb: int) -> bool:

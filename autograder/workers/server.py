@@ -17,7 +17,7 @@ from typing import Any
 from ..coursekit.protocol import PartError, invoke
 from ..sandbox.environment import scrub_environment
 from ..sandbox.landlock import hide_filesystem
-from ..sandbox.namespaces import cap_disk, leave_network
+from ..sandbox.namespaces import cap_disk, leave_host
 from ..sandbox.rlimits import apply_limits
 from ..sandbox.seccomp import deny_dangerous_calls
 from .wire import WireError, receive, send
@@ -115,7 +115,7 @@ def serve(read_fd: int, write_fd: int) -> None:
     header, _ = receive(read_fd, MAX_INPUT)
     apply_limits(header["limits"])
     scrub_environment()
-    offline = leave_network()
+    offline = leave_host()
     disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
     landlock = hide_filesystem()
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code

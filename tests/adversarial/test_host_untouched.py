@@ -1,0 +1,60 @@
+"""Student code that tries to change the grading machine, or to leave something behind for the next student:
+the host's name stays, System V shared memory and message queues die with the worker, and an honest student
+graded after the attacker keeps full marks."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.commands.doctor import _can_unshare_network
+from autograder.course import load_course
+
+ROOT = Path(__file__).resolve().parents[2]
+COURSE = load_course(ROOT / "course.yml")
+ASSIGNMENT = COURSE.assignment("a2-attention")
+KEY = 0x5EC2E7  # the attacker's System V key, for a later accomplice to find
+
+ATTACK = f"""import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+try:
+    socket.sethostname("pwned-by-a-student")
+except OSError:
+    pass
+shm = libc.shmget({KEY}, 4096, 0o1666)  # IPC_CREAT | 0666: a segment that would outlive the process
+queue = libc.msgget({KEY}, 0o1666)
+"""
+
+
+def sysv_keys() -> set[int]:
+    keys = set()
+    for table in ("shm", "msg"):
+        lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines if line.strip()}
+    return keys
+
+
+def submission(tmp_path: Path, student: str, extra: str) -> Path:
+    nb = nbformat.read(str(ROOT / ASSIGNMENT.notebooks[0]), as_version=4)
+    setup = next(c for c in nb.cells if "torch.manual_seed(0)" in c.source)
+    setup.source += "\n" + extra
+    path = tmp_path / student / ASSIGNMENT.notebooks[0].name
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.mark.skipif(not _can_unshare_network(), reason="this machine allows no namespaces per worker")
+def test_the_host_keeps_its_name_and_no_ipc_object_outlives_the_worker(tmp_path: Path, grade) -> None:
+    hostname, keys = socket.gethostname(), sysv_keys()
+    attacker = grade(COURSE, ASSIGNMENT, submission(tmp_path, "mallory", ATTACK), "mallory")
+    assert attacker.status == "graded", attacker.notes
+    assert socket.gethostname() == hostname
+    assert KEY not in sysv_keys() and sysv_keys() <= keys, "a System V object outlived the worker"
+    reader = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              f"found = libc.shmget({KEY}, 0, 0) != -1 or libc.msgget({KEY}, 0) != -1\n"
+              "assert not found, 'the attacker left a message'")
+    honest = grade(COURSE, ASSIGNMENT, submission(tmp_path, "honest", reader), "honest")
+    assert honest.score == ASSIGNMENT.points - 2 and not honest.notes, (honest.score, honest.notes)
