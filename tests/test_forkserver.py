@@ -47,21 +47,21 @@ def test_the_notebooks_folder_comes_first_on_the_import_path(server: ForkServer,
 def test_a_worker_is_a_fork_of_the_warm_server(server: ForkServer, tmp_path: Path) -> None:
     """A fork, not a fresh interpreter: its parent is the fork server, and the modules the server imported while
     warming up sit at the same addresses in every child (a fresh interpreter would load them anew)."""
-    cells = ["import os, sys", "parent = os.getppid()", "torch_at = id(sys.modules['torch'])",
-             "shell_at = id(sys.modules['IPython'])"]
+    cells = ["import sys", "torch_at = id(sys.modules['torch'])", "shell_at = id(sys.modules['IPython'])"]
     server_tree = psutil.Process(server.proc.pid)  # bwrap, where used, with the fork server inside
     seen = []
     for _ in range(2):
         with Worker(cells, 10, str(tmp_path), server=server) as w:
             w.ensure()
-            parent = psutil.Process(w.get("parent")[0])
+            parent = psutil.Process(w.pid).parent()
             assert parent.pid in {server_tree.pid} | {p.pid for p in server_tree.children(recursive=True)}
             assert "autograder.workers.forkserver" in " ".join(parent.cmdline())
             seen.append((w.get("torch_at")[0], w.get("shell_at")[0]))
     assert seen[0] == seen[1]
     with Worker(cells, 10, str(tmp_path), server=None) as fresh:
         fresh.ensure()
-        assert fresh.get("parent")[0] == os.getpid(), "without a server the worker is the grader's own child"
+        assert psutil.Process(fresh.pid).ppid() == os.getpid(), "without a server the worker is the grader's own child"
+        assert (fresh.get("torch_at")[0], fresh.get("shell_at")[0]) != seen[0]
 
 
 def test_timed_out_children_and_their_children_are_killed(server: ForkServer, tmp_path: Path) -> None:

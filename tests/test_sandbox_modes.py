@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {
     "as the machine allows": "",
     "Landlock ABI 4": "landlock=4",
+    "Landlock ABI 4, no namespaces, no users": "landlock=4,namespaces=off,users=off",
     "Landlock ABI 1": "landlock=1",
     "Landlock ABI 1, no namespaces": "landlock=1,namespaces=off",
     "no bubblewrap, cgroups or namespaces": "bubblewrap=off,cgroups=off,namespaces=off",
+    "no users of their own": "users=off",
 }
 
 
@@ -37,47 +39,67 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 def machine() -> dict[str, object]:
     """What this machine gives with the switches now in the environment."""
-    from autograder.commands.doctor import _can_unshare_network
-    from autograder.sandbox import bubblewrap
+    from autograder.commands.doctor import _can_own_pids, _can_unshare_network
+    from autograder.sandbox import bubblewrap, stranger
     from autograder.sandbox.landlock import abi_version
 
-    return {"abi": abi_version(), "namespaces": _can_unshare_network(), "cgroups": cgroups.available(),
-            "bubblewrap": bubblewrap.available()}
+    return {"abi": abi_version(), "namespaces": _can_unshare_network() and _can_own_pids(), "cgroups": cgroups.available(),
+            "bubblewrap": bubblewrap.available(), "users": stranger.available()}
+
+
+def arrived(sock: socket.socket, tcp: bool) -> bool:
+    """Whether anything reached the grader's listener (a connection, or a datagram)."""
+    sock.setblocking(False)
+    try:
+        if tcp:
+            sock.accept()[0].close()
+        else:
+            sock.recv(16)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def test_each_mode_stops_what_its_protections_can(mode: str, tmp_path: Path) -> None:
     have = machine()
-    listener = socket.create_server(("127.0.0.1", 0))  # a service of the grader's machine on loopback
-    port = listener.getsockname()[1]
+    tcp = socket.create_server(("127.0.0.1", 0))  # services of the grader's machine on loopback
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
     cells = ["import os, socket",
              attempt("read_course", f"open({str(ROOT / 'course.yml')!r}).read()"),
              attempt("signal_grader", f"os.kill({os.getpid()}, 0)"),
-             attempt("tcp_loopback", f"socket.create_connection(('127.0.0.1', {port}), timeout=2).close()"),
-             attempt("udp_out", f"socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {port}))")]
+             attempt("tcp", f"socket.create_connection(('127.0.0.1', {tcp.getsockname()[1]}), timeout=2).close()"),
+             attempt("udp", "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', "
+                            f"{udp.getsockname()[1]}))")]
     try:
         with ForkServer() as server, Worker(cells, 10, str(tmp_path), server=server) as w:
             w.ensure()
             assert not w.cell_errors, w.cell_errors
-            outcome = {name: w.get(name)[0] for name in ("read_course", "signal_grader", "tcp_loopback", "udp_out")}
+            outcome = {name: w.get(name)[0] for name in ("read_course", "signal_grader")}
+            stopped = {name: result != "succeeded" for name, result in outcome.items()}
+            stopped.update(tcp_to_grader=not arrived(tcp, True), udp_to_grader=not arrived(udp, False))
             assert server.bubblewrap == have["bubblewrap"]
             own_network = have["namespaces"] or have["bubblewrap"]
             expected = {
                 "read_course": have["abi"] >= 1 or have["bubblewrap"],
-                "signal_grader": have["abi"] >= 6,
-                "tcp_loopback": own_network or have["abi"] >= 4,
-                "udp_out": own_network,
+                "signal_grader": have["abi"] >= 6 or have["namespaces"] or have["users"],
+                "tcp_to_grader": own_network or have["abi"] >= 4,
+                "udp_to_grader": own_network,
             }
-            stopped = {name: result != "succeeded" for name, result in outcome.items()}
             assert stopped == expected, (mode, have, outcome)
             assert w.disk_capped == have["namespaces"], "the private tmpfs needs a mount namespace"
             assert (w.group is not None) == have["cgroups"], "the process cap needs a pids control group"
             assert w.seccomp, "the seccomp filter needs nothing from the machine"
+            assert w.own_pids == w.own_system == have["namespaces"], "processes, /proc, /dev and /sys of its own"
+            assert w.own_user == have["users"], "a user of its own needs a grader running as root"
     finally:
-        listener.close()
+        tcp.close()
+        udp.close()
     if mode:  # what the switches took away is really gone here
         assert "landlock=" not in mode or have["abi"] <= int(mode.split("landlock=")[1].split(",")[0])
         assert "namespaces=off" not in mode or not have["namespaces"]
         assert "cgroups=off" not in mode or not have["cgroups"]
+        assert "users=off" not in mode or not have["users"]
 
 
 def test_doctor_names_what_each_mode_lacks(mode: str) -> None:
@@ -92,6 +114,8 @@ def test_doctor_names_what_each_mode_lacks(mode: str) -> None:
     assert rows["files capped in total"] == ("yes" if have["namespaces"] else "NO")
     assert rows["process and thread count limited"] == ("yes" if have["cgroups"] else "NO")
     assert rows["bubblewrap"] == ("yes" if have["bubblewrap"] else "NO")
+    assert rows["a user of its own per worker"] == ("yes" if have["users"] else "NO")
+    assert rows["own processes, /proc, /dev, /sys"] == ("yes" if have["namespaces"] else "NO")
     assert ("switched off by AUTOGRADER_SANDBOX" in text) == bool(mode)
 
 
@@ -101,3 +125,13 @@ def test_a_malformed_switch_is_an_error_naming_the_variable(monkeypatch: pytest.
     monkeypatch.setenv(ENV, "landlock=high")
     with pytest.raises(ValueError, match="AUTOGRADER_SANDBOX: cannot read 'landlock=high'"):
         current()
+
+
+def test_grading_refuses_where_students_cannot_be_kept_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.commands.doctor import safe_to_grade
+
+    monkeypatch.setenv(ENV, "users=off,namespaces=off")
+    safe, why = safe_to_grade()
+    assert not safe and "cannot keep students apart" in why
+    monkeypatch.setenv(ENV, "users=off")
+    assert safe_to_grade() == (True, ""), "processes of their own keep students apart too"

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 
 from ..course import Course
-from ..sandbox import bubblewrap, cgroups, seccomp, switches
+from ..sandbox import bubblewrap, cgroups, seccomp, stranger, switches
 from ..sandbox.landlock import abi_version
 
 HELP = "which protections this machine gives the grader"
@@ -20,7 +20,7 @@ class Protection:
 
 
 def protections() -> list[Protection]:
-    abi, network, disk = abi_version(), _can_unshare_network(), _can_cap_disk()
+    abi, network, disk, pids = abi_version(), _can_unshare_network(), _can_cap_disk(), _can_own_pids()
     return [
         Protection("scores decided outside student code", True, "student code runs in worker processes; tensors come back as safetensors"),
         Protection("resource limits", True, "memory, CPU time, file size, open files, no core dumps (rlimits)"),
@@ -28,6 +28,12 @@ def protections() -> list[Protection]:
         Protection("files hidden (Landlock)", abi >= 1, f"Landlock ABI {abi}" if abi else "the kernel has no Landlock"),
         Protection("TCP refused (Landlock)", abi >= 4, f"Landlock ABI {abi}" if abi >= 4 else "needs Landlock ABI 4; UDP is never covered"),
         Protection("grader shielded from signals", abi >= 6, f"Landlock ABI {abi}" if abi >= 6 else "needs Landlock ABI 6"),
+        Protection("a user of its own per worker", stranger.available(),
+                   "a uid no other process has: other workers and the grader cannot be signalled, limited or traced"
+                   if stranger.available() else "the grader is not root: workers share its uid"),
+        Protection("own processes, /proc, /dev, /sys", pids and disk,
+                   "a pid namespace per worker: nothing it starts outlives it; four devices; no /sys"
+                   if pids and disk else "no pid and mount namespaces here: other processes are visible"),
         Protection("process and thread count limited", cgroups.available(),
                    "a pids control group per worker" if cgroups.available() else
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
@@ -62,6 +68,8 @@ def _try(check: str, folder: str) -> bool:
     from ..sandbox import namespaces
 
     os.chdir(folder)
+    if check == "pids":
+        return namespaces.unshare(namespaces.CLONE_NEWPID)
     return namespaces.leave_host() if check == "network" else namespaces.cap_disk(1)
 
 
@@ -73,13 +81,22 @@ def _can_cap_disk() -> bool:
     return _in_a_child("disk")
 
 
+def _can_own_pids() -> bool:
+    return _in_a_child("pids")
+
+
 def safe_to_grade() -> tuple[bool, str]:
-    """Grading needs the reference and the course hidden from student code."""
-    if abi_version() >= 1:
-        return True, ""
-    return False, ("this machine cannot hide the reference implementation and the course files from student code "
-                   "(no Landlock in this kernel). Grade on a Linux >= 5.13 machine, or pass --unsafe to grade anyway "
-                   "knowing that a submission could read hidden tests, the gradebook and other students' work.")
+    """Grading needs the reference and the course hidden from student code, and students kept apart from each
+    other (a user of their own, or processes of their own)."""
+    if abi_version() < 1:
+        return False, ("this machine cannot hide the reference implementation and the course files from student "
+                       "code (no Landlock in this kernel). Grade on a Linux >= 5.13 machine, or pass --unsafe to grade "
+                       "anyway knowing that a submission could read hidden tests, the gradebook and other students' work.")
+    if not stranger.available() and not _can_own_pids():
+        return False, ("this machine cannot keep students apart: the grader is not root (no user of its own per worker) "
+                       "and no pid namespace can be made, so one student's code could signal or limit another's "
+                       "worker. Grade as root, or pass --unsafe to grade anyway.")
+    return True, ""
 
 
 def report() -> str:

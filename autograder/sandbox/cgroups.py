@@ -7,6 +7,7 @@ pids hierarchy, or a delegated cgroup v2 subtree); `autograder doctor` says whet
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -48,10 +49,16 @@ def cap_processes(pid: int, max_tasks: int) -> Path | None:
 
 
 def remove(group: Path | None) -> None:
-    """Delete a worker's group once its processes are gone (they were killed just before)."""
+    """Kill every process still in a worker's group (whatever left its process group or session), then delete
+    the group."""
     if group is None:
         return
     for _ in range(50):
+        try:
+            for pid in (group / "cgroup.procs").read_text().split():
+                os.kill(int(pid), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
         try:
             group.rmdir()
             return

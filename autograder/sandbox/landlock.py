@@ -134,7 +134,10 @@ def python_folders() -> tuple[list[str], list[str]]:
     return readable_except(roots, kit_folders())
 
 
-def hide_filesystem() -> int:
-    """Only the system, Python's folders and this worker's scratch folder stay visible (Landlock ABI, 0: none)."""
+def hide_filesystem(own_proc_mounted: bool = False) -> int:
+    """Only the system, Python's folders and this worker's scratch folder stay visible (Landlock ABI, 0: none).
+    A worker with a /proc of its own (namespaces.own_system_folders) may read all of it: it shows no other
+    process; otherwise only its own entry and a few system files."""
     readable, listable = python_folders()
-    return restrict(SYSTEM + own_proc() + readable, [os.getcwd()], listable)
+    proc = ["/proc"] if own_proc_mounted else own_proc()
+    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null"], listable)

@@ -1,5 +1,7 @@
 """Linux namespaces a worker enters before running student code: its own network (none), hostname and System V
-IPC, and a private size-capped tmpfs."""
+IPC, a private size-capped tmpfs, and its own processes: a pid namespace whose init is the worker, with a /proc
+of its own, a /dev of four devices and an empty /sys. When the worker ends, the kernel ends everything it
+started, wherever that went (setsid, double forks): nothing outlives it."""
 from __future__ import annotations
 
 import os
@@ -7,8 +9,11 @@ import os
 from .switches import current
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-CLONE_NEWUTS, CLONE_NEWIPC = 0x04000000, 0x08000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x04000000, 0x08000000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_MOVE, MS_BIND, MS_REC, MS_PRIVATE = 1 << 13, 1 << 12, 1 << 14, 1 << 18
+PR_SET_PDEATHSIG = 1
+DEVICES = ("null", "zero", "random", "urandom")
 
 
 def _libc():
@@ -17,7 +22,7 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _unshare(flags: int) -> bool:
+def unshare(flags: int) -> bool:
     """Root unshares directly; others through a new user namespace, mapping their own ids into it."""
     if not current().namespaces:
         return False
@@ -36,7 +41,51 @@ def leave_host() -> bool:
     """Move into new network, UTS and IPC namespaces: no interface but a loopback that is down (no TCP, UDP or
     anything else reaches out), a hostname of its own to change, and System V shared memory, semaphores and
     message queues that die with the worker. False where the kernel does not allow it."""
-    return _unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
+    return unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
+
+
+def enter_pid_namespace(close_fds: tuple[int, ...]) -> bool:
+    """Fork into a new pid namespace: the child returns True as its pid 1; this process closes `close_fds` (the
+    grader's pipes, which the child keeps), waits for the child and exits with its status. The child dies
+    with this process (parent-death signal), and everything in the namespace dies with the child. False,
+    without forking, where the kernel does not allow it."""
+    import signal
+
+    if not unshare(CLONE_NEWPID):
+        return False
+    child = os.fork()
+    if child == 0:  # (its parent is outside the namespace: getppid() says 0)
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return True
+    for fd in close_fds:
+        os.close(fd)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            os._exit(os.waitstatus_to_exitcode(status) % 256)
+        except InterruptedError:
+            continue
+
+
+def own_system_folders() -> bool:
+    """In the worker's own mount and pid namespaces: a /proc showing only its own processes, a /dev with null,
+    zero, random and urandom, and an empty read-only /sys (the host's control groups and devices unseen).
+    The new /dev is assembled in the scratch folder, where the host's devices can still be bound, then moved."""
+    libc = _libc()
+    if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        return False
+    staging = os.path.join(os.getcwd(), ".dev")
+    os.mkdir(staging)
+    if libc.mount(b"tmpfs", staging.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=64k,mode=0755") != 0:
+        return False
+    for name in DEVICES:
+        open(os.path.join(staging, name), "w").close()
+        if libc.mount(f"/dev/{name}".encode(), os.path.join(staging, name).encode(), None, MS_BIND, None) != 0:
+            return False
+    if libc.mount(staging.encode(), b"/dev", None, MS_MOVE, None) != 0:
+        return False
+    os.rmdir(staging)
+    return libc.mount(b"tmpfs", b"/sys", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k") == 0
 
 
 def cap_disk(disk_mb: int) -> bool:
@@ -51,7 +100,7 @@ def cap_disk(disk_mb: int) -> bool:
             path = os.path.join(folder, name)
             with open(path, "rb") as f:
                 files[os.path.relpath(path, scratch)] = f.read()
-    if not _unshare(CLONE_NEWNS):
+    if not unshare(CLONE_NEWNS):
         return False
     libc = _libc()
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing propagates back to the host

@@ -118,6 +118,8 @@ class Worker:
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
         self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
         self.seccomp = False  # whether the worker's dangerous system calls are refused
+        self.own_pids = self.own_system = False  # a pid namespace; with its own /proc, /dev and /sys
+        self.own_user = False  # a uid of its own
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
@@ -142,6 +144,8 @@ class Worker:
         self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
         self.disk_capped = bool(header.get("disk_capped"))
         self.seccomp = bool(header.get("seccomp"))
+        self.own_pids, self.own_system = bool(header.get("own_pids")), bool(header.get("own_system"))
+        self.own_user = bool(header.get("own_user"))
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
                   timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -194,7 +198,7 @@ class Worker:
         except ProcessLookupError:
             pass
         code = self.proc.wait() if self.proc is not None else None
-        remove_group(self.group)
+        remove_group(self.group)  # after killing whatever of the worker's is still in it
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)

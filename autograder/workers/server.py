@@ -17,7 +17,8 @@ from typing import Any
 from ..coursekit.protocol import PartError, invoke
 from ..sandbox.environment import scrub_environment
 from ..sandbox.landlock import hide_filesystem
-from ..sandbox.namespaces import cap_disk, leave_host
+from ..sandbox import stranger
+from ..sandbox.namespaces import cap_disk, enter_pid_namespace, leave_host, own_system_folders
 from ..sandbox.rlimits import apply_limits
 from ..sandbox.seccomp import deny_dangerous_calls
 from .wire import WireError, receive, send
@@ -117,10 +118,17 @@ def serve(read_fd: int, write_fd: int) -> None:
     scrub_environment()
     offline = leave_host()
     disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
-    landlock = hide_filesystem()
+    uid = stranger.uid_for(os.getpid())
+    own_pids = enter_pid_namespace((read_fd, write_fd))  # from here on this process is the namespace's init
+    own_system = own_pids and disk_capped and own_system_folders()
+    if stranger.available():
+        stranger.give_folder(os.getcwd(), uid)
+    own_user = stranger.become(uid)
+    landlock = hide_filesystem(own_system)
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
     send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
-                    "disk_capped": disk_capped, "seccomp": seccomp})
+                    "disk_capped": disk_capped, "seccomp": seccomp, "own_pids": own_pids, "own_system": own_system,
+                    "own_user": own_user})
     standin: StandinProcess | None = None
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
