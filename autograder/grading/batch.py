@@ -17,10 +17,11 @@ from ..course import Assignment, Course
 from ..nbgrader_run import run_nbgrader
 from ..notebook import graded_cells, read_notebook
 from ..records.feedback import write_feedback
-from ..records.gradebook import open_gradebook, record
+from ..records.gradebook import Recorder, open_gradebook
 from ..records.grades_csv import write_csv
 from ..results import PartResult, SubmissionResult
 from ..student_files import write_support_files
+from ..text import is_plain_name, shown
 from ..workers.client import ForkServer
 from .pipeline import grade_notebook, grading_devices
 
@@ -34,6 +35,9 @@ def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Pa
         if (student_dir / assignment.id).is_dir():
             out += [(student_dir.name, nb, student_dir / assignment.id / nb.name) for nb in assignment.notebooks]
     return out
+
+
+BAD_NAME = "bad-name"  # a student folder whose name cannot be stored or shown as it is: reported, not recorded
 
 
 def missing(course: Course, assignment: Assignment, source: Path, student: str) -> SubmissionResult:
@@ -52,13 +56,17 @@ def locate(path: Path, source: Path, assignment: Assignment) -> tuple[Path | Non
     expected = {nb.name for nb in assignment.notebooks}
     others = sorted(p for p in folder.glob("*.ipynb") if p.name not in expected)
     if len(assignment.notebooks) == 1 and len(others) == 1:
-        return others[0], f"{source.name} was submitted as {others[0].name}"
-    listing = f" (found: {', '.join(p.name for p in others)})" if others else ""
+        return others[0], f"{source.name} was submitted as {shown(others[0].name, 200)}"
+    listing = f" (found: {shown(', '.join(p.name for p in others), 300)})" if others else ""
     return None, f"{source.name} was not found in the submission{listing}"
 
 
 def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
               path: Path, server: ForkServer | None = None) -> SubmissionResult:
+    if not is_plain_name(student):
+        result = missing(course, assignment, source, shown(student, 200))
+        result.status, result.notes = BAD_NAME, ["the student folder's name is not plain UTF-8 text: rename it and grade again"]
+        return result
     found, note = locate(path, source, assignment)
     if found is None:
         result = missing(course, assignment, source, student)
@@ -97,18 +105,24 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     ensure_in_gradebook(course, assignment)
     results: list[SubmissionResult] = []
     with tempfile.TemporaryDirectory(prefix="support-") as support, ForkServer() as server, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, Recorder(course) as recorder:
         write_support_files(Path(support), assignment, course)
         futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
         for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
-            results.append(future.result())
+            result = future.result()
+            results.append(result)
+            if result.status != BAD_NAME:
+                keep(course, recorder, result)  # as each finishes: a later failure loses nothing graded
     results.sort(key=lambda r: (r.student, r.notebook))
-    record(course, results)
-    for r in results:
-        write_feedback(course.root / "feedback", r)
-        if r.graded_file is not None and r.status in ("graded", "modified"):
-            copy = course.root / "autograded" / r.student / r.assignment / r.notebook
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(r.graded_file, copy)  # formgrader shows this copy; the submission stays untouched
-    write_csv(course.root / "grades.csv", results)
+    write_csv(course.root / "grades.csv", [r for r in results if r.status != BAD_NAME])
     return results
+
+
+def keep(course: Course, recorder: Recorder, result: SubmissionResult) -> None:
+    """Record one result in the gradebook, write its feedback and the copy formgrader shows."""
+    recorder.record(result)
+    write_feedback(course.root / "feedback", result)
+    if result.graded_file is not None and result.status in ("graded", "modified"):
+        copy = course.root / "autograded" / result.student / result.assignment / result.notebook
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.graded_file, copy)  # the submission itself stays untouched

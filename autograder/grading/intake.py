@@ -5,7 +5,10 @@ checks, in order: the path -> size -> text -> JSON -> notebook format -> cell id
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from typing import Any
 import nbformat
 
 from ..notebook import HIDDEN, is_test_cell, nbgrader_meta
+from ..text import shown
 
 MAX_BYTES = 20 << 20
 
@@ -30,22 +34,40 @@ def _refuse(status: str, message: str) -> Intake:
     return Intake(None, status, [message])
 
 
+def read_submitted_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """The bytes of a file in a submission folder, or why not. Never follows a symbolic link, never opens a
+    FIFO or device, never reads more than `max_bytes`; the name in messages is escaped."""
+    name = shown(path.name, 200)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return None, f"{name} is a symbolic link; submit the file itself"
+        return None, f"{name} cannot be read ({err.strerror})"
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"{name} is not a regular file"
+        if info.st_size == 0:
+            return None, f"{name} is empty"
+        if info.st_size > max_bytes:
+            return None, f"{name} is {info.st_size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit"
+        return f.read(max_bytes + 1)[:max_bytes], None
+
+
 def read_text(path: Path) -> tuple[str | None, str | None]:
-    if path.is_symlink():
-        return None, f"{path.name} is a symbolic link; submit the notebook file itself"
-    size = path.stat().st_size
-    if size == 0:
-        return None, f"{path.name} is empty"
-    if size > MAX_BYTES:
-        return None, (f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_BYTES >> 20} MB limit "
-                      "(clear large outputs before submitting)")
-    data = path.read_bytes()
+    data, problem = read_submitted_file(path, MAX_BYTES)
+    if data is None:
+        if "over the" in (problem or ""):
+            problem += " (clear large outputs before submitting)"
+        return None, problem
+    name = shown(path.name, 200)
     if b"\x00" in data:
-        return None, f"{path.name} is not a text file (it looks binary)"
+        return None, f"{name} is not a text file (it looks binary)"
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as err:
-        return None, f"{path.name} is not UTF-8 text (byte {err.start})"
+        return None, f"{name} is not UTF-8 text (byte {err.start})"
 
 
 def parse_json(name: str, text: str) -> tuple[Any, str | None]:
@@ -124,16 +146,17 @@ def inspect(path: Path, source_nb: Any) -> Intake:
     text, problem = read_text(path)
     if text is None:
         return _refuse("unreadable", problem)
-    raw, problem = parse_json(path.name, text)
+    name = shown(path.name, 200)
+    raw, problem = parse_json(name, text)
     if problem:
         return _refuse("unreadable", problem)
-    nb, notes, problem = to_notebook(path.name, raw)
+    nb, notes, problem = to_notebook(name, raw)
     if nb is None:
         return Intake(None, "unreadable", notes + [problem])
     ours = {nbgrader_meta(c).get("grade_id") for c in source_nb.cells} - {None}
     theirs = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
     if theirs and not theirs & ours:
-        return Intake(None, "wrong-notebook", notes + [f"{path.name} has none of this assignment's cells; "
+        return Intake(None, "wrong-notebook", notes + [f"{name} has none of this assignment's cells; "
                                                        "it looks like a notebook of another assignment"])
     if not theirs:
         notes.append("the notebook has none of the assignment's cells; it is graded by the names it defines")

@@ -8,6 +8,7 @@ only ever read; the student's code runs in a worker process, never here.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from dateutil.parser import parse as parse_date
 
 from ..content import bind_parts
 from ..course import Assignment, Course
@@ -24,7 +26,7 @@ from ..notebook import GradedCell, code_to_run, graded_cells, read_notebook
 from ..results import PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..workers.client import ForkServer, Worker, WorkerFailure
-from .intake import inspect
+from .intake import inspect, read_submitted_file
 from .parts import Part
 from .seeds import student_seed
 
@@ -91,19 +93,31 @@ def grade_parts(g: Grading) -> bool:
     return True
 
 
-def read_timestamp(submission_dir: Path) -> dt.datetime | None:
-    """nbgrader's timestamp.txt next to the submitted notebooks, when present."""
-    stamp = submission_dir / "timestamp.txt"
-    if not stamp.is_file():
-        return None
-    from dateutil.parser import parse
+TIMESTAMP = "timestamp.txt"
 
-    when = parse(stamp.read_text().strip())
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+def read_timestamp(submitted: Path) -> tuple[dt.datetime | None, str | None]:
+    """The submission time from nbgrader's timestamp.txt beside the submitted notebook: (time, note). Missing:
+    (None, None), graded as on time. A link, special or oversized file, or text that is not a date, is never
+    followed or quoted: the submitted notebook's modification time stands in, and the note says so."""
+    stamp = submitted.parent / TIMESTAMP
+    if not os.path.lexists(stamp):
+        return None, None
+    data, problem = read_submitted_file(stamp, 256)
+    if data is not None:
+        try:
+            when = parse_date(data.decode("utf-8").strip())
+            return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)), None
+        except (UnicodeDecodeError, ValueError, OverflowError):
+            problem = f"{TIMESTAMP} does not hold a date"
+    arrived = dt.datetime.fromtimestamp(os.lstat(submitted).st_mtime, dt.timezone.utc)
+    return arrived, f"{problem}; the notebook's file time ({arrived:%Y-%m-%d %H:%M} UTC) was used instead"
 
 
 def apply_late_policy(g: Grading) -> bool:
-    g.result.submitted_at = read_timestamp(g.path.parent)
+    g.result.submitted_at, note = read_timestamp(g.path)
+    if note:
+        g.result.notes.append(note)
     if g.result.submitted_at is not None:
         g.result.late_multiplier = g.assignment.late_policy.multiplier(g.assignment.due, g.result.submitted_at)
         if g.result.late_multiplier < 1:

@@ -36,5 +36,5 @@ def render(result: SubmissionResult) -> str:
 def write_feedback(folder: Path, result: SubmissionResult) -> Path:
     path = folder / result.student / result.assignment / (Path(result.notebook).stem + ".html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result), encoding="utf-8")
+    path.write_text(render(result), encoding="utf-8", errors="backslashreplace")
     return path

@@ -22,23 +22,37 @@ def open_gradebook(course: Course) -> _Gradebook:
     return _Gradebook(course.db_url, course_id=course.id)
 
 
-def record(course: Course, results: list[SubmissionResult]) -> None:
-    """Write each notebook's scores in one gradebook session: auto_score per autograded part; prose
-    answers wait for formgrader."""
-    with warnings.catch_warnings(), open_gradebook(course) as gb:
+class Recorder:
+    """One gradebook session for a batch; each notebook's scores are committed as soon as they are recorded,
+    so a later failure loses nothing already graded."""
+
+    def __init__(self, course: Course) -> None:
+        self.course = course
+
+    def __enter__(self) -> "Recorder":
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
         warnings.simplefilter("ignore", SAWarning)  # raised inside nbgrader's own submission bookkeeping
-        for result in results:
-            notebook = result.notebook.removesuffix(".ipynb")
-            gb.update_or_create_student(result.student)
-            kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
-            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-            for part in result.parts:
-                grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
-                grade.auto_score = part.score
-                grade.needs_manual_grade = part.score is None
-            nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
-            nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
-            gb.db.commit()
+        self.gb = open_gradebook(self.course).__enter__()
+        return self
+
+    def record(self, result: SubmissionResult) -> None:
+        """auto_score per autograded part; prose answers wait for formgrader."""
+        gb, notebook = self.gb, result.notebook.removesuffix(".ipynb")
+        gb.update_or_create_student(result.student)
+        kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
+        gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+        for part in result.parts:
+            grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
+            grade.auto_score = part.score
+            grade.needs_manual_grade = part.score is None
+        nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+        nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
+        gb.db.commit()
+
+    def __exit__(self, *exc: object) -> None:
+        self.gb.__exit__(*exc)
+        self.warnings.__exit__(*exc)
 
 
 def gradebook_scores(course: Course, assignment: str) -> dict[str, float]:

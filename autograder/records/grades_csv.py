@@ -25,7 +25,7 @@ def write_csv(path: Path, results: list[SubmissionResult]) -> None:
             rows += [row for row in reader if row["assignment"] not in graded]
     rows.sort(key=lambda row: (row["assignment"], row["student"]))
     parts = list(dict.fromkeys(k for row in rows for k in row if k not in COLUMNS))
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS + parts, restval="")
         writer.writeheader()
         writer.writerows(rows)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -22,7 +22,8 @@ from ..sandbox.cgroups import cap_processes
 from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
-from .wire import WireError, receive, send
+from ..text import shown
+from .wire import WireError, WireTimeout, receive, send
 
 MAX_OUTPUT = 64 << 20
 NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-check timeouts
@@ -129,11 +130,12 @@ class Worker:
             to_child_r, to_child_w = os.pipe()
             from_child_r, from_child_w = os.pipe()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w)],
+                [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w), str(os.getpid())],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                 cwd=self.cwd, env=exec_environment(WORKER_ENV), start_new_session=True)
             os.close(to_child_r), os.close(from_child_w)
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
+        os.set_blocking(self.write_fd, False), os.set_blocking(self.read_fd, False)  # every exchange has a deadline
         self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
         try:
             header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
@@ -141,7 +143,12 @@ class Worker:
         except WorkerFailure as err:
             self.broken = f"running the notebook's code failed: {err}"
             raise WorkerFailure(self.broken) from None
-        self.cell_errors = [{**e, "error": explain(e["error"], self.limits)} for e in header["errors"]]
+        errors = header.get("errors")
+        if not isinstance(errors, list) or not all(isinstance(e, dict) and type(e.get("cell")) is int for e in errors):
+            self.stop()
+            self.broken = "running the notebook's code failed: the notebook's process answered something malformed"
+            raise WorkerFailure(self.broken)
+        self.cell_errors = [{"cell": e["cell"], "error": explain(shown(e.get("error")), self.limits)} for e in errors[:100]]
         self.disk_capped = bool(header.get("disk_capped"))
         self.seccomp = bool(header.get("seccomp"))
         self.own_pids, self.own_system = bool(header.get("own_pids")), bool(header.get("own_system"))
@@ -149,16 +156,18 @@ class Worker:
 
     def _exchange(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
                   timeout: float | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """Send a request and read the reply, both before one deadline; any fault stops the worker."""
+        timeout = timeout or self.timeout_s
+        deadline = time.monotonic() + timeout
         try:
-            send(self.write_fd, header, tensors)
-            ready, _, _ = select.select([self.read_fd], [], [], timeout or self.timeout_s)
-            if not ready:
-                self.stop()
-                raise WorkerFailure(f"timed out after {timeout or self.timeout_s:g} s")
-            return receive(self.read_fd, MAX_OUTPUT)
+            send(self.write_fd, header, tensors, deadline)
+            return receive(self.read_fd, MAX_OUTPUT, deadline)
+        except WireTimeout:
+            self.stop()
+            raise WorkerFailure(f"timed out after {timeout:g} s") from None
         except (WireError, OSError, ValueError) as err:
             code = self.stop()
-            raise WorkerFailure(f"the notebook's process stopped ({err}; exit code {code})") from None
+            raise WorkerFailure(f"the notebook's process stopped ({shown(err, 200)}; exit code {code})") from None
 
     def ensure(self) -> None:
         if self.broken is not None:
@@ -177,17 +186,23 @@ class Worker:
                 raise ValueError(f"{target}: the call names stand-ins but their source was not given")
             request["standins"] = standins
         header, out = self._exchange(request, tensors)
-        if not header["ok"]:
-            return CallResult(None, explain(header["error"], self.limits))
-        n = int(header["n"])
-        if set(out) != {f"out.{i}" for i in range(n)}:
+        if header.get("ok") is not True:
+            return CallResult(None, explain(shown(header.get("error")), self.limits))
+        n = header.get("n")
+        if type(n) is not int or n != len(out) or set(out) != {f"out.{i}" for i in range(n)}:
             raise WorkerFailure("the answer did not contain the expected tensors")
         return CallResult([out[f"out.{i}"] for i in range(n)], None)
 
     def get(self, name: str) -> tuple[Any, str | None]:
+        """A plain answer variable (str, int, float or bool), or why there is none."""
         self.ensure()
         header, _ = self._exchange({"op": "get", "target": name})
-        return (header["value"], None) if header["ok"] else (None, header["error"])
+        value = header.get("value")
+        if header.get("ok") is not True:
+            return None, shown(header.get("error"))
+        if type(value) not in (str, int, float, bool):
+            return None, f"{name} is not a plain value"
+        return (shown(value) if type(value) is str else value), None
 
     def stop(self) -> int | None:
         """Kill the worker's whole process group (it leads its own session) and close the pipes."""
