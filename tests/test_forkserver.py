@@ -121,3 +121,28 @@ def test_stand_ins_never_reach_the_part_they_stand_in_for(server: ForkServer, tm
         assert torch.equal(first.outputs[0], x) and torch.equal(second.outputs[0], 2 * x), "one process for the part"
         stolen = w.call("own_attention", "function", {"x": x}, {"args": ["x"]})
         assert stolen.outputs is None and "nothing stashed" in stolen.error
+
+
+GRADER = '''import sys, tempfile
+from autograder.workers.client import ForkServer, Worker
+with tempfile.TemporaryDirectory() as scratch, ForkServer() as server:
+    w = Worker(["import time", "def slow():\\n    time.sleep(3600)"], 3600, scratch, server=server)
+    w.ensure()
+    print(server.proc.pid, w.pid, flush=True)
+    w.call("slow", "function", {}, {"args": []})
+'''
+
+
+def test_workers_and_the_fork_server_die_with_a_grader_that_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    grader = subprocess.Popen([sys.executable, "-c", GRADER], stdout=subprocess.PIPE, text=True)
+    server_pid, worker_pid = map(int, grader.stdout.readline().split())
+    tree = [psutil.Process(server_pid), *psutil.Process(server_pid).children(recursive=True)]
+    assert any(p.pid == worker_pid for p in tree)
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "left running without a grader"

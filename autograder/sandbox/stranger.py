@@ -15,7 +15,7 @@ import struct
 from .switches import current
 
 BASE_UID = 1_500_000_000  # far above the uids of people and of container id ranges
-PR_SET_KEEPCAPS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 8, 47, 4
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_KEEPCAPS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 8, 47, 4
 CAP_DAC_READ_SEARCH = 2  # read any file, subject to Landlock: Python may live under /root
 CAPABILITY_VERSION_3 = 0x20080522
 
@@ -41,6 +41,8 @@ def become(uid: int) -> bool:
     """Switch this process for good to `uid` (and gid), keeping only CAP_DAC_READ_SEARCH. False where not root."""
     if not available():
         return False
+    death_signal = ctypes.c_int(0)
+    _libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(death_signal), 0, 0, 0)
     if _libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_KEEPCAPS) failed")
     os.setgroups([])
@@ -53,4 +55,5 @@ def become(uid: int) -> bool:
         raise OSError(ctypes.get_errno(), "capset failed")
     _libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    _libc.prctl(PR_SET_PDEATHSIG, death_signal.value, 0, 0, 0)  # a change of user clears it: arm it again
     return True

@@ -30,7 +30,10 @@ def warm_up() -> object:
     return InteractiveShell.instance(colors="nocolor")
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, parent: int) -> None:
+    from .server import die_with_parent
+
+    die_with_parent(parent)
     warm_up()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; the grader kills them
     sock.sendall(b'{"ready": true}\n')
@@ -39,8 +42,10 @@ def serve(sock: socket.socket) -> None:
         if not msg:
             return
         request = json.loads(msg)
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
+            die_with_parent(server)
             os.setsid()  # its own process group: the grader kills the child and everything it starts
             sock.close()
             read_fd, write_fd, log_fd = fds
@@ -59,4 +64,4 @@ def serve(sock: socket.socket) -> None:
 
 
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    serve(socket.socket(fileno=int(sys.argv[1])), os.getppid())

@@ -5,7 +5,7 @@ function or class on tensors, or read a plain answer variable. Scores are never 
 Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a fork of
 this process that serves that part's cases and exits afterwards: the stand-ins (sent as source with the
 request, never imported here) are never seen by code that grades the parts they stand in for.
-Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD
+Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD GRADER_PID
 """
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ from .wire import WireError, receive, send
 
 MAX_INPUT = 256 << 20
 MAX_OUTPUT = 64 << 20
+
+
+def die_with_parent(parent: int) -> None:
+    """Be killed when the process that started this one ends, even if the grader itself was killed: no worker
+    (nor fork server) is ever left running without a grader."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the signal was armed
+        os._exit(1)
 
 
 def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
@@ -152,4 +162,5 @@ def serve(read_fd: int, write_fd: int) -> None:
 
 
 if __name__ == "__main__":
+    die_with_parent(int(sys.argv[3]))
     serve(int(sys.argv[1]), int(sys.argv[2]))
