@@ -1,6 +1,6 @@
 """Student code that tries to change the grading machine, or to leave something behind for the next student:
-the host's name stays, System V shared memory and message queues die with the worker, and an honest student
-graded after the attacker keeps full marks."""
+the host's name stays, System V shared memory and message queues die with the worker, the host's devices
+cannot be opened, and an honest student graded after the attacker keeps full marks."""
 from __future__ import annotations
 
 import socket
@@ -58,3 +58,22 @@ def test_the_host_keeps_its_name_and_no_ipc_object_outlives_the_worker(tmp_path:
               "assert not found, 'the attacker left a message'")
     honest = grade(COURSE, ASSIGNMENT, submission(tmp_path, "honest", reader), "honest")
     assert honest.score == ASSIGNMENT.points - 2 and not honest.notes, (honest.score, honest.notes)
+
+
+DEVICES = ["/dev/kmsg", "/dev/loop-control", "/dev/kvm", "/dev/userfaultfd", "/dev/vcs", "/dev/mem", "/dev/sda"]
+
+
+@pytest.mark.skipif(not _can_unshare_network(), reason="this machine allows no namespaces per worker")
+def test_only_four_devices_exist_for_student_code(tmp_path: Path, fork_server) -> None:
+    from autograder.workers.client import Worker
+
+    probe = ("import os\nopened = []\nfor d in %r:\n    try:\n        os.close(os.open(d, os.O_RDONLY | os.O_NONBLOCK))\n"
+             "        opened.append(d)\n    except OSError:\n        pass\nopened = ','.join(opened)\n"
+             "devices = ','.join(sorted(os.listdir('/dev')))\n"
+             "noise = len(open('/dev/urandom', 'rb').read(16))\nopen('/dev/null', 'w').write('x')") % DEVICES
+    with Worker([probe], 10, str(tmp_path), server=fork_server) as w:
+        w.ensure()
+        assert not w.cell_errors, w.cell_errors
+        assert w.get("opened") == ("", None)
+        assert w.get("devices") == ("null,random,urandom,zero", None)
+        assert w.get("noise") == (16, None), "the four devices work"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,11 +16,16 @@ import pytest
 
 from autograder.grading.batch import grade_batch
 from autograder.course import Limits, load_course
+from autograder.sandbox.stranger import BASE_UID
 from autograder.commands.release import release
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "a2-attention"
 SDPA_DEF = "def scaled_dot_product_attention(q, k, v, mask=None):"
+
+
+def sysv_objects() -> str:
+    return "".join(Path(f"/proc/sysvipc/{t}").read_text() for t in ("shm", "msg", "sem"))
 
 
 def edited(source: Path, old: str, new: str) -> bytes:
@@ -79,6 +86,8 @@ def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
 
     me = psutil.Process()
     before_procs = {p.pid for p in me.children(recursive=True)}
+    host, ipc, mounts = socket.gethostname(), sysv_objects(), Path("/proc/self/mountinfo").read_text()
+    temp = {p.name for p in Path(tempfile.gettempdir()).iterdir()}
     rss_before = me.memory_info().rss
     t0 = time.perf_counter()
     results = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
@@ -108,3 +117,9 @@ def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
     left = [p for p in me.children(recursive=True) if p.pid not in before_procs and p.status() != psutil.STATUS_ZOMBIE]
     assert not left, [p.cmdline() for p in left]
     assert not list(Path("/sys/fs/cgroup/pids").glob("autograder-worker-*"))
+    workers = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real >= BASE_UID]
+    assert not [p for p in psutil.wait_procs(workers, timeout=30)[1] if p.status() != psutil.STATUS_ZOMBIE]
+    assert socket.gethostname() == host and sysv_objects() == ipc
+    assert Path("/proc/self/mountinfo").read_text() == mounts, "a worker's mount reached the grader"
+    assert not {n for n in {p.name for p in Path(tempfile.gettempdir()).iterdir()} - temp
+                if n.startswith(("grade-", "support-"))}, "a scratch folder was left behind"
