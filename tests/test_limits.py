@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.course import Limits
-from autograder.workers.client import ForkServer, Worker
+from autograder.workers.client import ForkServer, Worker, WorkerFailure
 
 LIMITS = Limits(check_timeout_s=10, memory_mb=512, file_size_mb=8).for_worker()
 
@@ -104,3 +104,15 @@ def test_fork_and_thread_bombs_are_capped(server: ForkServer, tmp_path: Path, bo
         group = w.group
         assert group is not None and int((group / "pids.current").read_text()) <= 32
     assert not group.exists(), "the control group is removed with the worker"
+
+
+@pytest.mark.skipif(not __import__("autograder.sandbox.cgroups", fromlist=["x"]).available("memory"),
+                    reason="no writable memory control group")
+def test_memory_in_memfds_counts_against_the_limit(server: ForkServer, tmp_path: Path) -> None:
+    """memfd pages are not address space (RLIMIT_AS misses them); the worker's memory group counts them."""
+    hog = ("fds = []\nfor _ in range(250):\n    fd = os.memfd_create('hog')\n    os.write(fd, b'x' * (8 << 20))\n"
+           "    fds.append(fd)")  # 2 GB in files of 8 MB, the file-size limit
+    w = Worker(["import os", hog, "ok = 'still running'"], 30, str(tmp_path), server=server, limits=LIMITS)
+    with pytest.raises(WorkerFailure, match="ran out of memory: the limit is 512 MB"):
+        w.ensure()
+    assert w.memory_group is None and w.pid is None, "the worker and its groups are gone"

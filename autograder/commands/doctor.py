@@ -37,6 +37,9 @@ def protections() -> list[Protection]:
         Protection("process and thread count limited", cgroups.available(),
                    "a pids control group per worker" if cgroups.available() else
                    "no writable pids control group: fork and thread bombs are stopped only by the timeout"),
+        Protection("memory counted per worker", cgroups.available("memory"),
+                   "a memory control group per worker: shared memory, memfds and files count too"
+                   if cgroups.available("memory") else "no writable memory control group: only address space is limited"),
         Protection("own network, hostname, IPC", network,
                    "namespaces per worker: no network at all (UDP included), hostname and System V IPC its own"
                    if network else "not permitted here: only TCP is refused; hostname and IPC are the host's"),

@@ -1,8 +1,9 @@
-"""Capping how many processes and threads a worker may have, with the kernel's pids controller.
+"""A control group per worker: at most so many processes and threads (pids controller), and at most so much
+memory (memory controller), counting what RLIMIT_AS does not: memfd and tmpfs pages, page cache, children.
 
-A control group per worker, with pids.max set, stops fork bombs and thread bombs even for root (for
-whom RLIMIT_NPROC does not apply). Works where this process may create control groups (cgroup v1's
-pids hierarchy, or a delegated cgroup v2 subtree); `autograder doctor` says whether it is available.
+pids.max stops fork and thread bombs even for root (for whom RLIMIT_NPROC does not apply). Works where this
+process may create control groups (cgroup v1's hierarchies, or a delegated cgroup v2 subtree); `autograder
+doctor` says which are available. Removing a worker's groups kills whatever of it is still inside.
 """
 from __future__ import annotations
 
@@ -13,39 +14,64 @@ from pathlib import Path
 
 from .switches import current
 
-V1 = Path("/sys/fs/cgroup/pids")
-V2 = Path("/sys/fs/cgroup")
+ROOT = Path("/sys/fs/cgroup")
 
 
-def _base() -> Path | None:
+def _base(controller: str) -> Path | None:
+    """Where groups of `controller` are made: its v1 hierarchy, or the v2 root that offers it."""
     if not current().cgroups:
         return None
-    if (V1 / "cgroup.procs").exists() and os.access(V1, os.W_OK):
-        return V1
-    controllers = V2 / "cgroup.controllers"
-    if controllers.exists() and "pids" in controllers.read_text().split() and os.access(V2, os.W_OK):
-        return V2
+    v1 = ROOT / controller
+    if (v1 / "cgroup.procs").exists() and os.access(v1, os.W_OK):
+        return v1
+    controllers = ROOT / "cgroup.controllers"
+    if controllers.exists() and controller in controllers.read_text().split() and os.access(ROOT, os.W_OK):
+        return ROOT
     return None
 
 
-def available() -> bool:
-    return _base() is not None
+def available(controller: str = "pids") -> bool:
+    return _base(controller) is not None
 
 
-def cap_processes(pid: int, max_tasks: int) -> Path | None:
-    """Put `pid` (and all it will start) in a new group of at most `max_tasks` tasks; None if not possible."""
-    base = _base()
+def _group(controller: str, pid: int, settings: dict[str, str]) -> Path | None:
+    base = _base(controller)
     if base is None:
         return None
     group = base / f"autograder-worker-{pid}"
     try:
-        group.mkdir()
-        (group / "pids.max").write_text(str(max_tasks))
+        group.mkdir(exist_ok=base == ROOT)  # under v2 both controllers share one group
+        for name, value in settings.items():
+            (group / name).write_text(value)
         (group / "cgroup.procs").write_text(str(pid))
         return group
     except OSError:
         remove(group)
         return None
+
+
+def cap_processes(pid: int, max_tasks: int) -> Path | None:
+    """Put `pid` (and all it will start) in a new group of at most `max_tasks` tasks; None if not possible."""
+    return _group("pids", pid, {"pids.max": str(max_tasks)})
+
+
+def cap_memory(pid: int, max_bytes: int) -> Path | None:
+    """Put `pid` (and all it will start) in a group that may use at most `max_bytes`; None if not possible."""
+    v1 = _base("memory") != ROOT
+    return _group("memory", pid, {"memory.limit_in_bytes" if v1 else "memory.max": str(max_bytes)})
+
+
+def oom_killed(group: Path | None) -> bool:
+    """Whether the kernel killed a process of this memory group for going over its limit."""
+    if group is None:
+        return False
+    for name in ("memory.oom_control", "memory.events"):
+        try:
+            fields = dict(line.split() for line in (group / name).read_text().splitlines() if line.strip())
+        except (OSError, ValueError):
+            continue
+        return int(fields.get("oom_kill", 0)) > 0
+    return False
 
 
 def remove(group: Path | None) -> None:

@@ -18,7 +18,7 @@ import torch
 from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
-from ..sandbox.cgroups import cap_processes
+from ..sandbox.cgroups import cap_memory, cap_processes, oom_killed
 from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
@@ -115,6 +115,8 @@ class Worker:
         self.pid: int | None = None
         self.proc: subprocess.Popen | None = None
         self.group = None  # the worker's process-count control group, where the machine allows one
+        self.memory_group = None  # its memory control group, likewise
+        self.out_of_memory = False  # whether the kernel killed it for going over its memory group's limit
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
         self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
@@ -137,6 +139,7 @@ class Worker:
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
         os.set_blocking(self.write_fd, False), os.set_blocking(self.read_fd, False)  # every exchange has a deadline
         self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
+        self.memory_group = cap_memory(self.pid, self.memory_cap_mb() << 20)
         try:
             header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
                                        timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
@@ -167,7 +170,15 @@ class Worker:
             raise WorkerFailure(f"timed out after {timeout:g} s") from None
         except (WireError, OSError, ValueError) as err:
             code = self.stop()
+            if self.out_of_memory:
+                raise WorkerFailure(f"ran out of memory: the limit is {self.limits['memory_mb']} MB, counting "
+                                    "shared memory and files too") from None
             raise WorkerFailure(f"the notebook's process stopped ({shown(err, 200)}; exit code {code})") from None
+
+    def memory_cap_mb(self) -> int:
+        """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack
+        for what the warm process's pages cost once written."""
+        return int(self.limits["memory_mb"]) + int(self.limits.get("disk_mb", 256)) + 256
 
     def ensure(self) -> None:
         if self.broken is not None:
@@ -213,14 +224,16 @@ class Worker:
         except ProcessLookupError:
             pass
         code = self.proc.wait() if self.proc is not None else None
+        self.out_of_memory = oom_killed(self.memory_group)
         remove_group(self.group)  # after killing whatever of the worker's is still in it
+        remove_group(self.memory_group)
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.log.close()
-        self.pid, self.proc, self.group = None, None, None
+        self.pid, self.proc, self.group, self.memory_group = None, None, None, None
         return code
 
     def __enter__(self) -> "Worker":
