@@ -9,6 +9,7 @@ from typing import Any
 from .yaml_lines import Key, YamlError, dotted, load_with_lines
 
 DEVICES = ("auto", "cpu", "cuda")
+SUBMISSION_TIMES = ("timestamp-file", "arrival")  # see grading/pipeline.py: submission_time
 STATUSES = ("active", "planned")
 
 
@@ -65,6 +66,7 @@ class Course:
     assignments: tuple[Assignment, ...]
     root: Path
     gradebook: str = "sqlite:///gradebook.db"
+    submission_time: str = "timestamp-file"
 
     @property
     def db_url(self) -> str:
@@ -182,7 +184,7 @@ def load_course(path: str | Path = "course.yml") -> Course:
         raise CourseError(err.path, err.line, err.message) from None
     r = _Reader(path, lines)
     top = r.mapping(data, (), {"course": True, "device": False, "limits": False, "late_policy": False,
-                               "gradebook": False, "assignments": True})
+                               "gradebook": False, "submission_time": False, "assignments": True})
     head = r.mapping(top["course"], ("course",), {"id": True, "title": True})
     limits = r.limits(top.get("limits"), ("limits",), Limits())
     late = r.late_policy(top.get("late_policy"), ("late_policy",), LatePolicy())
@@ -209,7 +211,9 @@ def load_course(path: str | Path = "course.yml") -> Course:
             limits=r.limits(a.get("limits"), key + ("limits",), limits)))
     return Course(id=r.text(head["id"], ("course", "id")), title=r.text(head["title"], ("course", "title")),
                   device=device, limits=limits, assignments=tuple(assignments), root=path.parent.resolve(),
-                  gradebook=r.text(top.get("gradebook", "sqlite:///gradebook.db"), ("gradebook",)))
+                  gradebook=r.text(top.get("gradebook", "sqlite:///gradebook.db"), ("gradebook",)),
+                  submission_time=r.choice(top.get("submission_time", "timestamp-file"), ("submission_time",),
+                                           SUBMISSION_TIMES))
 
 
 def _notebooks(r: _Reader, value: Any, key: Key, root: Path, status: str) -> list[Path]:

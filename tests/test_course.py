@@ -78,6 +78,8 @@ def test_valid_file_loads_into_typed_objects(tmp_path: Path) -> None:
     ("notebooks: [a1/attention.ipynb]", "notebooks: [a1/notes.txt]", 15, r"is not a notebook"),
     ("notebooks: [a1/attention.ipynb]", "notebooks: []", 15, r"active assignment must list at least one notebook"),
     ("device: cpu", "device: gpu", 4, r"device: must be one of auto, cpu, cuda, got 'gpu'"),
+    ("device: cpu", "device: cpu\nsubmission_time: whenever", 5,
+     r"submission_time: must be one of timestamp-file, arrival, got 'whenever'"),
     ("  title: Demo course", "  title: Demo course\n  id: again", 4, r"course\.id is given twice \(first on line 2\)"),
     ("    due: 2027-01-25T23:59:00+00:00", "    due: next monday", 14, r"assignments\[0\]\.due: expected a date"),
     ("  penalty_per_day: 0.2", "  penalty_per_day: 20", 8, r"late_policy\.penalty_per_day: is a fraction"),

@@ -96,10 +96,15 @@ def grade_parts(g: Grading) -> bool:
 TIMESTAMP = "timestamp.txt"
 
 
+def arrival(submitted: Path) -> dt.datetime:
+    """When the notebook arrived on this machine: its inode change time, which no user can set."""
+    return dt.datetime.fromtimestamp(os.lstat(submitted).st_ctime, dt.timezone.utc)
+
+
 def read_timestamp(submitted: Path) -> tuple[dt.datetime | None, str | None]:
     """The submission time from nbgrader's timestamp.txt beside the submitted notebook: (time, note). Missing:
     (None, None), graded as on time. A link, special or oversized file, or text that is not a date, is never
-    followed or quoted: the submitted notebook's modification time stands in, and the note says so."""
+    followed or quoted: the notebook's arrival time stands in, and the note says so."""
     stamp = submitted.parent / TIMESTAMP
     if not os.path.lexists(stamp):
         return None, None
@@ -110,12 +115,17 @@ def read_timestamp(submitted: Path) -> tuple[dt.datetime | None, str | None]:
             return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)), None
         except (UnicodeDecodeError, ValueError, OverflowError):
             problem = f"{TIMESTAMP} does not hold a date"
-    arrived = dt.datetime.fromtimestamp(os.lstat(submitted).st_mtime, dt.timezone.utc)
-    return arrived, f"{problem}; the notebook's file time ({arrived:%Y-%m-%d %H:%M} UTC) was used instead"
+    arrived = arrival(submitted)
+    return arrived, f"{problem}; the notebook's arrival time ({arrived:%Y-%m-%d %H:%M} UTC) was used instead"
 
 
 def apply_late_policy(g: Grading) -> bool:
-    g.result.submitted_at, note = read_timestamp(g.path)
+    """course.yml's submission_time says where the time comes from: nbgrader's timestamp.txt (written by
+    whatever collected the submission), or the notebook's arrival on this machine."""
+    if g.course.submission_time == "arrival":
+        g.result.submitted_at, note = arrival(g.path), None
+    else:
+        g.result.submitted_at, note = read_timestamp(g.path)
     if note:
         g.result.notes.append(note)
     if g.result.submitted_at is not None:

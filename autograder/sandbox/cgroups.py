@@ -92,3 +92,11 @@ def remove(group: Path | None) -> None:
             return
         except OSError:
             time.sleep(0.02)
+
+
+def sweep() -> None:
+    """Remove the groups of workers whose grader was killed before it could (their pid, in the name, is gone)."""
+    for group in ROOT.glob("*/autograder-worker-*") if current().cgroups else []:
+        pid = int(group.name.rsplit("-", 1)[1])
+        if not os.path.exists(f"/proc/{pid}"):
+            remove(group)

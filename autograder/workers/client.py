@@ -19,6 +19,7 @@ from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
 from ..sandbox.cgroups import cap_memory, cap_processes, oom_killed
+from ..sandbox.cgroups import sweep as sweep_groups
 from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
@@ -48,6 +49,7 @@ class ForkServer:
     def __init__(self, start_timeout_s: float = 60.0, bubblewrap: bool | None = None) -> None:
         """`bubblewrap`: run inside bwrap (True), not (False), or where the machine has it (None); a sandbox that
         fails to start falls back to none, and `self.bubblewrap` says which one runs."""
+        sweep_groups()  # left by a grader that was killed
         want = bubblewrap_available() if bubblewrap is None else bubblewrap
         self.bubblewrap = want and self._start(start_timeout_s, True)
         if not self.bubblewrap and not self._start(start_timeout_s, False):

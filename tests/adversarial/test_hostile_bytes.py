@@ -104,7 +104,7 @@ def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path)
     for student in ("linked-stamp", "fifo-stamp"):
         r = results[student]
         assert r.score == full and r.submitted_at is not None, (student, r.notes)
-        assert any("timestamp.txt" in n and "file time" in n for n in r.notes), r.notes
+        assert any("timestamp.txt" in n and "arrival time" in n for n in r.notes), r.notes
     for path in (tmp_path / "feedback").rglob("*.html"):
         assert "the-course-secret" not in path.read_text(), path
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8"))}
@@ -130,3 +130,16 @@ def test_a_student_folder_whose_name_cannot_be_shown_is_reported_not_recorded(tm
     assert len(bad) == 1 and bad[0].status == "bad-name" and "rename it" in bad[0].notes[0]
     rows = list(csv.DictReader((tmp_path / "grades.csv").open(encoding="utf-8")))
     assert [r["student"] for r in rows] == ["honest"]
+
+
+def test_a_forged_timestamp_counts_for_nothing_where_the_course_takes_arrival_times(tmp_path: Path, grade) -> None:
+    import datetime as dt
+
+    course = load_course(ROOT / "course.yml")
+    course = dataclasses.replace(course, submission_time="arrival")
+    assignment = dataclasses.replace(course.assignment(AID), due=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1))
+    folder = put(tmp_path, "late", notebook(None))
+    (folder / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC")  # long before the deadline, and false
+    result = grade(course, assignment, folder / "attention.ipynb", "late")
+    assert result.late_multiplier == pytest.approx(0.9), "one started day late, whatever timestamp.txt says"
+    assert result.submitted_at > assignment.due
