@@ -83,8 +83,9 @@ def restrict(readable: list[str], writable: list[str], listable: list[str] | Non
 
 
 def own_proc() -> list[str]:
-    """This process's own /proc entry (its children get their own pids and see none of /proc/<pid>)."""
-    return [f"/proc/{os.getpid()}"]
+    """This process's own /proc entry (its children get their own pids and see none of /proc/<pid>), named as
+    the mounted /proc names it: in a pid namespace without a /proc of its own that is not os.getpid()."""
+    return [f"/proc/{os.readlink('/proc/self')}"]
 
 
 KIT_PACKAGES = ("autograder", "reference_impl")
