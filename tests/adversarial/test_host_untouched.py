@@ -77,3 +77,56 @@ def test_only_four_devices_exist_for_student_code(tmp_path: Path, fork_server) -
         assert w.get("opened") == ("", None)
         assert w.get("devices") == ("null,random,urandom,zero", None)
         assert w.get("noise") == (16, None), "the four devices work"
+
+
+MACHINE_ATTACKS = {
+    "reads the environment it was started with": ('answer_why_scale = "b"',
+                                                  "answer_why_scale = open('/proc/self/environ', 'rb').read()"
+                                                  ".decode(errors='replace')"),
+    "hides 2 GB in memfds": ("torch.manual_seed(0)", "torch.manual_seed(0)\nimport os\nfds = []\nfor _ in range(250):\n"
+                             "    fd = os.memfd_create('hog')\n    os.write(fd, b'x' * (8 << 20))\n    fds.append(fd)"),
+    "renames the host and leaves IPC": ("torch.manual_seed(0)", "torch.manual_seed(0)\n" + ATTACK),
+}
+
+
+@pytest.mark.skipif(not _can_unshare_network(), reason="this machine allows no namespaces per worker")
+def test_machine_attacks_in_a_batch_cost_honest_students_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import shutil
+
+    from autograder.course import Limits
+    from autograder.grading.batch import grade_batch
+
+    monkeypatch.setenv("GRADER_TOKEN", "grader-s3cret-token")  # the grader's environment: never the student's
+    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
+    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    course = load_course(tmp_path / "course.yml")
+    assignment = dataclasses.replace(course.assignment("a2-attention"), limits=Limits(check_timeout_s=10, memory_mb=512))
+    full = assignment.points - 2
+    hostname, keys = socket.gethostname(), sysv_keys()
+
+    def submit(student: str, edit: tuple[str, str] | None) -> None:
+        nb = nbformat.read(str(ROOT / ASSIGNMENT.notebooks[0]), as_version=4)
+        if edit:
+            cell = next(c for c in nb.cells if edit[0] in c.source)
+            cell.source = cell.source.replace(*edit)
+        folder = tmp_path / "submitted" / student / assignment.id
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / ASSIGNMENT.notebooks[0].name))
+
+    for i, edit in enumerate(MACHINE_ATTACKS.values()):
+        submit(f"attacker-{i}", edit)
+    for i in range(2):
+        submit(f"honest-{i}", None)
+    results = {r.student: r for r in grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)}
+    assert all((results[f"honest-{i}"].score, results[f"honest-{i}"].notes) == (full, []) for i in range(2))
+    environ = {p.grade_id: p for p in results["attacker-0"].parts}["why-scale"]
+    assert environ.score == 0 and "GRADER_TOKEN" not in " ".join(environ.messages)
+    assert not any("grader-s3cret-token" in p.read_text() for p in (tmp_path / "feedback").rglob("*.html"))
+    assert any("ran out of memory: the limit is 512 MB" in n for n in results["attacker-1"].notes), results["attacker-1"].notes
+    assert socket.gethostname() == hostname and sysv_keys() <= keys
+
+    shutil.rmtree(tmp_path / "submitted")
+    submit("honest-next-batch", None)
+    (again,) = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
+    assert (again.score, again.notes) == (full, [])
