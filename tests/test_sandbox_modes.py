@@ -90,6 +90,9 @@ def test_each_mode_stops_what_its_protections_can(mode: str, tmp_path: Path) -> 
             assert w.disk_capped == have["namespaces"], "the private tmpfs needs a mount namespace"
             assert (w.group is not None) == have["cgroups"], "the process cap needs a pids control group"
             assert (w.memory_group is not None) == cgroups.available("memory")
+            assert (w.cpu_group is not None) == cgroups.available("cpu")
+            if w.cpu_group is not None:  # the worker, and so everything it starts, shares the CPU as one
+                assert str(w.pid) in (w.cpu_group / "cgroup.procs").read_text().split()
             assert w.seccomp, "the seccomp filter needs nothing from the machine"
             assert w.own_pids == w.own_system == have["namespaces"], "processes, /proc, /dev and /sys of its own"
             assert w.own_user == have["users"], "a user of its own needs a grader running as root"
@@ -115,6 +118,7 @@ def test_doctor_names_what_each_mode_lacks(mode: str) -> None:
     assert rows["files capped in total"] == ("yes" if have["namespaces"] else "NO")
     assert rows["process and thread count limited"] == ("yes" if have["cgroups"] else "NO")
     assert rows["memory counted per worker"] == ("yes" if cgroups.available("memory") else "NO")
+    assert rows["CPU shared per worker"] == ("yes" if cgroups.available("cpu") else "NO")
     assert rows["bubblewrap"] == ("yes" if have["bubblewrap"] else "NO")
     assert rows["a user of its own per worker"] == ("yes" if have["users"] else "NO")
     assert rows["own processes, /proc, /dev, /sys"] == ("yes" if have["namespaces"] else "NO")

@@ -40,6 +40,9 @@ def protections() -> list[Protection]:
         Protection("memory counted per worker", cgroups.available("memory"),
                    "a memory control group per worker: shared memory, memfds and files count too"
                    if cgroups.available("memory") else "no writable memory control group: only address space is limited"),
+        Protection("CPU shared per worker", cgroups.available("cpu"),
+                   "a CPU control group per worker: many threads cannot starve another student's worker"
+                   if cgroups.available("cpu") else "no writable cpu control group: a busy worker can slow the others"),
         Protection("own network, hostname, IPC", network,
                    "namespaces per worker: no network at all (UDP included), hostname and System V IPC its own"
                    if network else "not permitted here: only TCP is refused; hostname and IPC are the host's"),

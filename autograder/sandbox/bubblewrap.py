@@ -13,6 +13,7 @@ import sys
 import tempfile
 
 from .landlock import kit_folders
+from .namespaces import gpu_devices
 from .switches import current
 
 SYSTEM = ["/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin"]
@@ -33,6 +34,8 @@ def command(argv: list[str]) -> list[str]:
     for folder in SYSTEM:
         args += ["--ro-bind-try", folder, folder]
     args += ["--ro-bind", "/sys", "/sys", "--proc", "/proc", "--dev", "/dev"]
+    for device in gpu_devices():  # grading on the GPU needs its device files
+        args += ["--dev-bind-try", device, device]
     for root in roots:  # after the temp folder: an environment inside it stays read-only
         args += ["--ro-bind", root, root]
     inside = lambda path: any(path == r or path.startswith(r + os.sep) for r in roots)  # noqa: E731

@@ -1,5 +1,6 @@
-"""A control group per worker: at most so many processes and threads (pids controller), and at most so much
-memory (memory controller), counting what RLIMIT_AS does not: memfd and tmpfs pages, page cache, children.
+"""A control group per worker: at most so many processes and threads (pids controller), at most so much
+memory (memory controller), counting what RLIMIT_AS does not: memfd and tmpfs pages, page cache, children,
+and an equal share of the CPU whatever its number of threads (cpu controller).
 
 pids.max stops fork and thread bombs even for root (for whom RLIMIT_NPROC does not apply). Works where this
 process may create control groups (cgroup v1's hierarchies, or a delegated cgroup v2 subtree); `autograder
@@ -59,6 +60,13 @@ def cap_memory(pid: int, max_bytes: int) -> Path | None:
     """Put `pid` (and all it will start) in a group that may use at most `max_bytes`; None if not possible."""
     v1 = _base("memory") != ROOT
     return _group("memory", pid, {"memory.limit_in_bytes" if v1 else "memory.max": str(max_bytes)})
+
+
+def share_cpu(pid: int) -> Path | None:
+    """Put `pid` (and all it will start) in a CPU group of its own: the scheduler then shares the CPU between
+    workers, not between their threads, so a worker that spins up many threads cannot starve another student's
+    worker into timing out. None if not possible."""
+    return _group("cpu", pid, {})
 
 
 def oom_killed(group: Path | None) -> bool:

@@ -141,4 +141,6 @@ def hide_filesystem(own_proc_mounted: bool = False) -> int:
     process; otherwise only its own entry and a few system files."""
     readable, listable = python_folders()
     proc = ["/proc"] if own_proc_mounted else own_proc()
-    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null"], listable)
+    from .namespaces import gpu_devices
+
+    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", *gpu_devices()], listable)

@@ -16,6 +16,13 @@ PR_SET_PDEATHSIG = 1
 DEVICES = ("null", "zero", "random", "urandom")
 
 
+def gpu_devices() -> list[str]:
+    """The NVIDIA device files a worker needs to grade on the GPU (none on a machine without one)."""
+    import glob
+
+    return sorted(glob.glob("/dev/nvidia*"))
+
+
 def _libc():
     import ctypes
 
@@ -69,7 +76,8 @@ def enter_pid_namespace(close_fds: tuple[int, ...]) -> bool:
 
 def own_system_folders() -> bool:
     """In the worker's own mount and pid namespaces: a /proc showing only its own processes, a /dev with null,
-    zero, random and urandom, and an empty read-only /sys (the host's control groups and devices unseen).
+    zero, random and urandom (and the GPU's device files where there is one), and an empty read-only /sys
+    (the host's control groups and devices unseen).
     The new /dev is assembled in the scratch folder, where the host's devices can still be bound, then moved."""
     libc = _libc()
     if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
@@ -78,7 +86,7 @@ def own_system_folders() -> bool:
     os.mkdir(staging)
     if libc.mount(b"tmpfs", staging.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=64k,mode=0755") != 0:
         return False
-    for name in DEVICES:
+    for name in [*DEVICES, *(os.path.basename(d) for d in gpu_devices() if not os.path.isdir(d))]:
         open(os.path.join(staging, name), "w").close()
         if libc.mount(f"/dev/{name}".encode(), os.path.join(staging, name).encode(), None, MS_BIND, None) != 0:
             return False

@@ -7,11 +7,14 @@ import signal
 from typing import Any
 
 
-def apply_limits(limits: dict[str, Any]) -> None:
-    """Memory beyond what the warm process already maps, CPU seconds, file size, open files, no core dumps."""
-    mapped = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    memory = mapped + (int(limits["memory_mb"]) << 20)
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+def apply_limits(limits: dict[str, Any], address_space: bool = True) -> None:
+    """Memory beyond what the warm process already maps, CPU seconds, file size, open files, no core dumps.
+    `address_space` False leaves the address space unlimited, for a worker that may use the GPU (CUDA reserves
+    far more address space than it uses) and whose memory a control group counts instead."""
+    if address_space:
+        mapped = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        memory = mapped + (int(limits["memory_mb"]) << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = int(limits["cpu_s"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     size = int(limits["file_size_mb"]) << 20

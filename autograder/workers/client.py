@@ -18,7 +18,7 @@ import torch
 from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
-from ..sandbox.cgroups import cap_memory, cap_processes, oom_killed
+from ..sandbox.cgroups import cap_memory, cap_processes, oom_killed, share_cpu
 from ..sandbox.cgroups import sweep as sweep_groups
 from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
@@ -118,6 +118,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self.group = None  # the worker's process-count control group, where the machine allows one
         self.memory_group = None  # its memory control group, likewise
+        self.cpu_group = None  # its CPU control group, likewise
         self.out_of_memory = False  # whether the kernel killed it for going over its memory group's limit
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
@@ -142,8 +143,10 @@ class Worker:
         os.set_blocking(self.write_fd, False), os.set_blocking(self.read_fd, False)  # every exchange has a deadline
         self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
         self.memory_group = cap_memory(self.pid, self.memory_cap_mb() << 20)
+        self.cpu_group = share_cpu(self.pid)
         try:
-            header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits},
+            header, _ = self._exchange({"op": "cells", "cells": self.cells, "limits": self.limits,
+                                        "memory_capped": self.memory_group is not None},
                                        timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
         except WorkerFailure as err:
             self.broken = f"running the notebook's code failed: {err}"
@@ -229,13 +232,14 @@ class Worker:
         self.out_of_memory = oom_killed(self.memory_group)
         remove_group(self.group)  # after killing whatever of the worker's is still in it
         remove_group(self.memory_group)
+        remove_group(self.cpu_group)
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.log.close()
-        self.pid, self.proc, self.group, self.memory_group = None, None, None, None
+        self.pid, self.proc, self.group, self.memory_group, self.cpu_group = None, None, None, None, None
         return code
 
     def __enter__(self) -> "Worker":

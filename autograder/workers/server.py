@@ -18,7 +18,7 @@ from ..coursekit.protocol import PartError, invoke
 from ..sandbox.environment import scrub_environment
 from ..sandbox.landlock import hide_filesystem
 from ..sandbox import stranger
-from ..sandbox.namespaces import cap_disk, enter_pid_namespace, leave_host, own_system_folders
+from ..sandbox.namespaces import cap_disk, enter_pid_namespace, gpu_devices, leave_host, own_system_folders
 from ..sandbox.rlimits import apply_limits
 from ..sandbox.seccomp import deny_dangerous_calls
 from .wire import WireError, receive, send
@@ -78,10 +78,11 @@ class StandinProcess:
             os.close(self.to_child), os.close(self.from_child)
             try:
                 standins: dict[str, Any] = {}
-                exec(header["standins"], standins)
+                exec(header.pop("standins"), standins)  # the source is dropped before any student code runs
                 shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
                 while True:
                     request, tensors = receive(child_reads, MAX_INPUT)
+                    request.pop("standins", None)
                     answer(shell.user_ns, request, tensors, child_writes)
             finally:  # the pipe closed (WireError): this part is done
                 os._exit(0)
@@ -124,7 +125,8 @@ def serve(read_fd: int, write_fd: int) -> None:
 
     shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
     header, _ = receive(read_fd, MAX_INPUT)
-    apply_limits(header["limits"])
+    gpu = bool(gpu_devices()) and header.get("memory_capped") is True  # a memory group limits this worker
+    apply_limits(header["limits"], address_space=not gpu)
     scrub_environment()
     offline = leave_host()
     disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
