@@ -72,7 +72,7 @@ def receive(fd: int, max_blob: int, deadline: float | None = None) -> tuple[dict
         raise WireError(f"header of {n} bytes is over the limit")
     try:
         header = json.loads(_read_exact(fd, n, deadline))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # nesting a million deep: not a header
         raise WireError("the header is not JSON") from None
     if not isinstance(header, dict):
         raise WireError("the header is not a JSON object")

@@ -143,3 +143,21 @@ def test_a_forged_timestamp_counts_for_nothing_where_the_course_takes_arrival_ti
     result = grade(course, assignment, folder / "attention.ipynb", "late")
     assert result.late_multiplier == pytest.approx(0.9), "one started day late, whatever timestamp.txt says"
     assert result.submitted_at > assignment.due
+
+
+def test_frames_that_are_not_headers_are_refused_before_anything_is_built() -> None:
+    import struct
+    import threading
+
+    from autograder.workers.wire import WireError, receive
+
+    for raw, words in [(b"[" * 500_000, "not JSON"), (b"\xff\xfe", "not JSON"), (b"[1, 2]", "not a JSON object"),
+                       (b'{"blob": 1e300}', "not allowed"), (b'{"blob": 99999999999}', "not allowed")]:
+        read_fd, write_fd = os.pipe()
+        writer = threading.Thread(target=lambda: (os.write(write_fd, struct.pack("<I", len(raw)) + raw),
+                                                  os.close(write_fd)))
+        writer.start()
+        with pytest.raises(WireError, match=words):
+            receive(read_fd, 1 << 20)
+        writer.join()
+        os.close(read_fd)
