@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from ..coursekit.protocol import PartError, invoke
+from ..sandbox import stranger
 from ..sandbox.environment import scrub_environment
 from ..sandbox.landlock import hide_filesystem
-from ..sandbox import stranger
 from ..sandbox.namespaces import cap_disk, enter_pid_namespace, gpu_devices, leave_host, own_system_folders
 from ..sandbox.rlimits import apply_limits
 from ..sandbox.seccomp import deny_dangerous_calls
