@@ -231,3 +231,12 @@ def test_recording_feedback_and_exports_need_no_torch() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_the_command_line_starts_without_torch_nbformat_or_nbgrader() -> None:
+    """Every verb's module is imported to build the parser; the heavy libraries wait for the verb that needs them."""
+    code = ("import sys\nfrom autograder import cli\ncode = cli.main(['--course', 'course.yml', 'outline'])\n"
+            "print(code, sorted(m for m in ('torch', 'nbformat', 'nbgrader') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "0 []"

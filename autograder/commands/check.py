@@ -6,12 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..content import bind_parts
 from ..course import Assignment, Course
-from ..grading.intake import inspect
-from ..notebook import code_to_run, graded_cells, read_notebook
-from ..student_files import write_support_files
-from ..workers.client import Worker
 
 HELP = "run a notebook's visible self-checks from the command line"
 
@@ -29,6 +24,12 @@ def assignment_of(course: Course, notebook: Path) -> tuple[Assignment, Path]:
 
 
 def check_notebook(course: Course, notebook: Path) -> int:
+    from ..content import bind_parts  # these import torch and nbformat: not at start-up
+    from ..grading.intake import inspect
+    from ..notebook import code_to_run, graded_cells, read_notebook
+    from ..student_files import write_support_files
+    from ..workers.client import Worker
+
     assignment, source = assignment_of(course, notebook)
     source_nb = read_notebook(course.root / source)
     intake = inspect(notebook, source_nb)

@@ -9,9 +9,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from ..content import folder_of, load_module
 from ..course import Assignment, Course, load_course
-from ..grading.batch import grade_batch
 from .grade import summary
 from .outline import render_outline
 from .release import release
@@ -29,6 +27,8 @@ EXAMPLES = {
 
 def demo_mistake(course: Course, assignment: Assignment) -> tuple[str, list[tuple[str, str]]] | None:
     """The first typical mistake of the assignment's mistakes.py: (what it is, its edits of the solution)."""
+    from ..content import folder_of, load_module  # imports torch: not at start-up
+
     module = load_module(folder_of(course, assignment), "mistakes")
     mistakes = getattr(module, "MISTAKES", [])
     return (mistakes[0][0], mistakes[0][2]) if mistakes else None
@@ -55,6 +55,8 @@ def make_examples(course: Course, folder: Path) -> None:
 
 
 def run_demo(course: Course) -> int:
+    from ..grading.batch import grade_batch  # imports torch: not at start-up
+
     work = course.root / "demo-out"
     if work.exists():
         shutil.rmtree(work)

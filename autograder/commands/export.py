@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from ..course import Course
-from ..records.gradebook import open_gradebook
 
 HELP = "export the gradebook"
 
@@ -18,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def export(course: Course, fmt: str, out: Path | None = None) -> Path:
+    from ..records.gradebook import open_gradebook  # nbgrader: not at start-up
+
     with open_gradebook(course) as gb:
         rows = []
         for assignment in gb.assignments:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ..course import Assignment, Course
 from ..nbgrader_run import run_nbgrader
-from ..student_files import write_support_files
 
 HELP = "build the student release of assignments (all active ones by default)"
 SUPPORT = ("coursekit", "fixtures")
@@ -20,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def release(course: Course, assignment: Assignment) -> Path:
     """release/<assignment>/: nbgrader's student version of each notebook, plus coursekit and fixtures.
     Nothing else of the source folder goes out (its checks, stand-ins and typical mistakes stay behind)."""
+    from ..student_files import write_support_files  # imports torch: not at start-up
+
     result = run_nbgrader(course, "generate_assignment", assignment.id, "--force")
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment {assignment.id} failed:\n{result.stdout}{result.stderr}")

@@ -5,15 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..content import ContentError, checks_of, folder_of, part_for
 from ..course import Assignment, Course
-from ..grading.pipeline import grade_notebook
-from ..notebook import GradedCell, nbgrader_meta, read_notebook
 
 HELP = "check course.yml, the notebooks' markup and checks, and that sources earn full marks"
 
 
 def validate_markup(course: Course, assignment: Assignment, source: Path) -> list[str]:
+    from ..content import ContentError, checks_of, folder_of, part_for  # torch and nbformat: not at start-up
+    from ..notebook import GradedCell, nbgrader_meta, read_notebook
+
     problems: list[str] = []
     where = lambda i, gid=None: f"{source}: cell {i + 1}" + (f" ({gid})" if gid else "")  # noqa: E731
     if source.parts[:2] != ("assignments", assignment.id):
@@ -64,6 +64,8 @@ def validate_markup(course: Course, assignment: Assignment, source: Path) -> lis
 
 def validate(course: Course) -> list[str]:
     """Problems with course.yml's assignments and their notebooks; sources graded as submissions must earn full marks."""
+    from ..grading.pipeline import grade_notebook
+
     problems = []
     for assignment in course.active:
         for source in assignment.notebooks:
