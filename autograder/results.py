@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+NEEDS_REGRADE = "error"  # the status of a submission the grader could not grade (a machine fault, a bug of ours)
+
+
 @dataclass
 class PartResult:
     grade_id: str
@@ -25,6 +28,11 @@ class SubmissionResult:
     late_multiplier: float = 1.0
     submitted_at: dt.datetime | None = None
     graded_file: Path | None = None  # the submitted file that was read (its name may differ from `notebook`)
+
+    @property
+    def needs_regrade(self) -> bool:
+        """No grade at all: its scores are neither recorded nor exported, and the summary says so."""
+        return self.status == NEEDS_REGRADE
 
     @property
     def max_score(self) -> float:

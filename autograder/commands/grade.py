@@ -22,8 +22,13 @@ def summary(results: list[SubmissionResult]) -> str:
     lines = [f"{'student':<20} {'notebook':<22} {'score':>12}  {'by hand':>7}  status"]
     for r in results:
         manual = sum(p.max_score for p in r.parts if p.score is None)
-        lines.append(f"{r.student:<20} {r.notebook:<22} {r.score:>6g} / {r.max_score:<4g}  {manual:>7g}  {r.status}"
+        score = f"{'needs regrade':>13}" if r.needs_regrade else f"{r.score:>6g} / {r.max_score:<4g}"
+        lines.append(f"{r.student:<20} {r.notebook:<22} {score}  {manual:>7g}  {r.status}"
                      + ("" if r.late_multiplier == 1 else f" (late x{r.late_multiplier:g})"))
+    regrade = [r for r in results if r.needs_regrade]
+    if regrade:
+        lines.append(f"\n{len(regrade)} submission(s) not graded, nothing recorded for them; grade again: "
+                     + "; ".join(f"{r.student}: {r.notes[0] if r.notes else 'see feedback'}" for r in regrade[:5]))
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from ..notebook import graded_cells, read_notebook
 from ..records.feedback import write_feedback
 from ..records.gradebook import Recorder, open_gradebook
 from ..records.grades_csv import write_csv
-from ..results import PartResult, SubmissionResult
+from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..text import is_plain_name, shown
 from ..workers.client import ForkServer
@@ -78,7 +78,7 @@ def grade_one(course: Course, assignment: Assignment, support: Path | None, stud
         return result
     except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
         result = missing(course, assignment, source, student)
-        result.status, result.notes = "error", [f"grading failed: {type(err).__name__}: {err}"]
+        result.status, result.notes = NEEDS_REGRADE, [f"grading failed: {type(err).__name__}: {err}"]
         return result
 
 
@@ -119,7 +119,10 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
 
 
 def keep(course: Course, recorder: Recorder, result: SubmissionResult) -> None:
-    """Record one result in the gradebook, write its feedback and the copy formgrader shows."""
+    """Record one result in the gradebook, write its feedback and the copy formgrader shows. A submission that
+    needs regrading records nothing: whatever the gradebook held for it stays, and no zero is written."""
+    if result.needs_regrade:
+        return
     recorder.record(result)
     write_feedback(course.root / "feedback", result)
     if result.graded_file is not None and result.status in ("graded", "modified"):

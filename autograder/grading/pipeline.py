@@ -23,7 +23,7 @@ from dateutil.parser import parse as parse_date
 from ..content import bind_parts
 from ..course import Assignment, Course
 from ..notebook import GradedCell, code_to_run, graded_cells, read_notebook
-from ..results import PartResult, SubmissionResult
+from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..workers.client import ForkServer, Worker, WorkerFailure
 from .intake import inspect, read_submitted_file
@@ -138,16 +138,28 @@ def apply_late_policy(g: Grading) -> bool:
 STEPS: list[Callable[[Grading], bool]] = [read_submission, run_code, grade_parts, apply_late_policy]
 
 
+ATTEMPTS = 2  # a submission whose worker the machine killed is graded again, from the start, once
+
+
 def grade_notebook(course: Course, assignment: Assignment, source: Path, submission: Path, student: str,
                    support: Path | None = None, server: ForkServer | None = None) -> SubmissionResult:
-    """Grade one submitted notebook against the source notebook `source` (relative to the course folder)."""
+    """Grade one submitted notebook against the source notebook `source` (relative to the course folder).
+    A worker killed from outside (nothing in the student's code explains it) is no grade: the submission is
+    graded again, and if that happens again too, its status is "error" (needs regrade), never a zero."""
     source_nb = read_notebook(course.root / source)
     parts = bind_parts(course, assignment, graded_cells(source_nb))
-    result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
-    g = Grading(course, assignment, student, source, submission, parts, result, grading_devices(course), support, server,
-                source_nb)
-    with g.cleanup:
-        for step in STEPS:
-            if not step(g):
-                break
+    for _ in range(ATTEMPTS):
+        result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
+        g = Grading(course, assignment, student, source, submission, parts, result, grading_devices(course), support,
+                    server, source_nb)
+        with g.cleanup:
+            for step in STEPS:
+                if not step(g):
+                    break
+        faults = g.worker.machine_faults if g.worker is not None else []
+        if not faults:
+            return g.result
+    g.result.status = NEEDS_REGRADE
+    g.result.notes.insert(0, f"not graded: the notebook's process {faults[0]}, on each of {ATTEMPTS} attempts; this is "
+                             "the machine's doing, not the student's: grade this submission again")
     return g.result

@@ -51,11 +51,13 @@ def leave_host() -> bool:
     return unshare(CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 
 
-def enter_pid_namespace(close_fds: tuple[int, ...]) -> bool:
+def enter_pid_namespace(close_fds: tuple[int, ...], report_fd: int) -> bool:
     """Fork into a new pid namespace: the child returns True as its pid 1; this process closes `close_fds` (the
-    grader's pipes, which the child keeps), waits for the child and exits with its status. The child dies
-    with this process (parent-death signal), and everything in the namespace dies with the child. False,
-    without forking, where the kernel does not allow it."""
+    grader's pipes, which the child keeps), waits for the child, writes how it ended to `report_fd` (which the
+    child closes before any student code runs, so that only this process can speak there) and exits with its
+    status. The child dies with this process (parent-death signal), and everything in the namespace dies with
+    the child. False, without forking, where the kernel does not allow it."""
+    import json
     import signal
 
     if not unshare(CLONE_NEWPID):
@@ -63,15 +65,22 @@ def enter_pid_namespace(close_fds: tuple[int, ...]) -> bool:
     child = os.fork()
     if child == 0:  # (its parent is outside the namespace: getppid() says 0)
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.close(report_fd)
         return True
     for fd in close_fds:
         os.close(fd)
     while True:
         try:
             _, status = os.waitpid(child, 0)
-            os._exit(os.waitstatus_to_exitcode(status) % 256)
+            break
         except InterruptedError:
             continue
+    code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
+    try:
+        os.write(report_fd, json.dumps({"exit": code}).encode())
+    except OSError:
+        pass
+    os._exit(code % 256)
 
 
 def own_system_folders() -> bool:

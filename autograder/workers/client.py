@@ -24,14 +24,23 @@ from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
 from ..text import shown
-from .wire import WireError, WireTimeout, receive, send
+from .wire import PipeClosed, WireError, WireTimeout, receive, wait_ready, send
 
 MAX_OUTPUT = 64 << 20
 NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-check timeouts
 
 
 class WorkerFailure(Exception):
-    """The worker died, hung past its time limit, or answered with something malformed."""
+    """The worker died, hung past its time limit, or answered with something malformed. `machine` is True when
+    nothing the student's code did explains it (it was killed from outside, as the kernel's OOM killer does on a
+    busy machine): such a failure is never a grade."""
+
+    def __init__(self, message: str, machine: bool = False) -> None:
+        super().__init__(message)
+        self.machine = machine
+
+
+REPORT_WAIT_S = 10.0  # how long the namespace's parent may take to say how the worker ended
 
 
 @dataclass
@@ -75,17 +84,20 @@ class ForkServer:
             self.close()
         return bool(ready)
 
-    def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int]:
-        """Fork a child working in `cwd`, writing its output to `log`; return (pid, fd to it, fd from it)."""
+    def fork(self, cwd: str, log: IO[bytes]) -> tuple[int, int, int, int]:
+        """Fork a child working in `cwd`, writing its output to `log`; return (pid, fd to it, fd from it, fd on
+        which it is told how the child ended)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        report_r, report_w = os.pipe()
         try:
             with self.lock:
-                socket.send_fds(self.sock, [json.dumps({"cwd": cwd}).encode()], [to_child_r, from_child_w, log.fileno()])
+                socket.send_fds(self.sock, [json.dumps({"cwd": cwd}).encode()],
+                                [to_child_r, from_child_w, log.fileno(), report_w])
                 pid = json.loads(self.replies.readline())["pid"]
         finally:
-            os.close(to_child_r), os.close(from_child_w)
-        return pid, to_child_w, from_child_r
+            os.close(to_child_r), os.close(from_child_w), os.close(report_w)
+        return pid, to_child_w, from_child_r, report_r
 
     def close(self) -> None:
         try:
@@ -126,21 +138,25 @@ class Worker:
         self.seccomp = False  # whether the worker's dangerous system calls are refused
         self.own_pids = self.own_system = False  # a pid namespace; with its own /proc, /dev and /sys
         self.own_user = False  # a uid of its own
+        self.machine_faults: list[str] = []  # deaths that nothing in the student's code explains, for a retry
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
         if self.server is not None:
-            self.pid, self.write_fd, self.read_fd = self.server.fork(self.cwd, self.log)
+            self.pid, self.write_fd, self.read_fd, self.report_fd = self.server.fork(self.cwd, self.log)
         else:
             to_child_r, to_child_w = os.pipe()
             from_child_r, from_child_w = os.pipe()
+            self.report_fd, report_w = os.pipe()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w), str(os.getpid())],
-                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                cwd=self.cwd, env=exec_environment(WORKER_ENV), start_new_session=True)
-            os.close(to_child_r), os.close(from_child_w)
+                [sys.executable, "-m", "autograder.workers.server", str(to_child_r), str(from_child_w), str(report_w),
+                 str(os.getpid())],
+                pass_fds=(to_child_r, from_child_w, report_w), stdin=subprocess.DEVNULL, stdout=self.log,
+                stderr=self.log, cwd=self.cwd, env=exec_environment(WORKER_ENV), start_new_session=True)
+            os.close(to_child_r), os.close(from_child_w), os.close(report_w)
             self.pid, self.write_fd, self.read_fd = self.proc.pid, to_child_w, from_child_r
-        os.set_blocking(self.write_fd, False), os.set_blocking(self.read_fd, False)  # every exchange has a deadline
+        for fd in (self.write_fd, self.read_fd, self.report_fd):
+            os.set_blocking(fd, False)  # every exchange has a deadline
         self.group = cap_processes(self.pid, int(self.limits.get("processes", 64)))  # before any student code
         self.memory_group = cap_memory(self.pid, self.memory_cap_mb() << 20)
         self.cpu_group = share_cpu(self.pid)
@@ -150,7 +166,7 @@ class Worker:
                                        timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
         except WorkerFailure as err:
             self.broken = f"running the notebook's code failed: {err}"
-            raise WorkerFailure(self.broken) from None
+            raise WorkerFailure(self.broken, err.machine) from None
         errors = header.get("errors")
         if not isinstance(errors, list) or not all(isinstance(e, dict) and type(e.get("cell")) is int for e in errors):
             self.stop()
@@ -173,12 +189,45 @@ class Worker:
         except WireTimeout:
             self.stop()
             raise WorkerFailure(f"timed out after {timeout:g} s") from None
-        except (WireError, OSError, ValueError) as err:
-            code = self.stop()
+        except (PipeClosed, BrokenPipeError):  # it died, or closed its end: ask how it ended before killing it
+            explained, how = self._ending()
+            self.stop()
             if self.out_of_memory:
                 raise WorkerFailure(f"ran out of memory: the limit is {self.limits['memory_mb']} MB, counting "
                                     "shared memory and files too") from None
-            raise WorkerFailure(f"the notebook's process stopped ({shown(err, 200)}; exit code {code})") from None
+            if not explained:
+                self.machine_faults.append(how)
+                raise WorkerFailure(f"the notebook's process {how}", machine=True) from None
+            raise WorkerFailure(f"the notebook's process stopped: {how}") from None
+        except (WireError, OSError, ValueError) as err:
+            self.stop()
+            raise WorkerFailure(f"the notebook's process answered something malformed ({shown(err, 200)})") from None
+
+    def _ending(self) -> tuple[bool, str]:
+        """How the worker ended, from the report of its namespace's parent: (whether the student's code explains
+        it, in words). A SIGKILL that its memory group did not send, or an end that nobody reported, is the
+        machine's (the kernel's OOM killer, an operator); a process still running closed its pipe itself."""
+        try:
+            wait_ready(self.report_fd, time.monotonic() + REPORT_WAIT_S)
+            raw = os.read(self.report_fd, 64)
+        except WireTimeout:
+            return True, "closed its connection to the grader"
+        except OSError:
+            raw = b""
+        try:
+            code = json.loads(raw)["exit"]
+        except (ValueError, KeyError, TypeError):
+            code = None
+        if type(code) is not int:
+            return False, "disappeared without an exit status (killed from outside)"
+        if code >= 0:
+            return True, f"it exited with status {code}"
+        if -code == signal.SIGKILL:
+            return False, "was killed from outside (SIGKILL)"
+        try:
+            return True, f"it was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return True, f"it was killed by signal {-code}"
 
     def memory_cap_mb(self) -> int:
         """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack
@@ -233,7 +282,7 @@ class Worker:
         remove_group(self.group)  # after killing whatever of the worker's is still in it
         remove_group(self.memory_group)
         remove_group(self.cpu_group)
-        for fd in (self.read_fd, self.write_fd):
+        for fd in (self.read_fd, self.write_fd, self.report_fd):
             try:
                 os.close(fd)
             except OSError:

@@ -38,7 +38,7 @@ def serve(sock: socket.socket, parent: int) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; the grader kills them
     sock.sendall(b'{"ready": true}\n')
     while True:
-        msg, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+        msg, fds, _, _ = socket.recv_fds(sock, 4096, 4)
         if not msg:
             return
         request = json.loads(msg)
@@ -48,14 +48,14 @@ def serve(sock: socket.socket, parent: int) -> None:
             die_with_parent(server)
             os.setsid()  # its own process group: the grader kills the child and everything it starts
             sock.close()
-            read_fd, write_fd, log_fd = fds
+            read_fd, write_fd, log_fd, report_fd = fds
             os.dup2(log_fd, 1), os.dup2(log_fd, 2)
             os.chdir(request["cwd"])
             sys.path[0] = request["cwd"]  # as for `python` started there: the notebook's folder comes first
             from .server import serve as serve_requests
 
             try:
-                serve_requests(read_fd, write_fd)
+                serve_requests(read_fd, write_fd, report_fd)
             finally:
                 os._exit(0)
         for fd in fds:

@@ -5,7 +5,7 @@ function or class on tensors, or read a plain answer variable. Scores are never 
 Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a fork of
 this process that serves that part's cases and exits afterwards: the stand-ins (sent as source with the
 request, never imported here) are never seen by code that grades the parts they stand in for.
-Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD GRADER_PID
+Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD REPORT_FD GRADER_PID
 """
 from __future__ import annotations
 
@@ -118,7 +118,9 @@ def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[
     return current
 
 
-def serve(read_fd: int, write_fd: int) -> None:
+def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
+    """Run the notebook's cells, then answer calls. `report_fd` is where the namespace's parent says how this
+    process ended (see enter_pid_namespace); no student code ever holds it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; the notebook's code may wait for children
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
@@ -131,7 +133,9 @@ def serve(read_fd: int, write_fd: int) -> None:
     offline = leave_host()
     disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
     uid = stranger.uid_for(os.getpid())
-    own_pids = enter_pid_namespace((read_fd, write_fd))  # from here on this process is the namespace's init
+    own_pids = enter_pid_namespace((read_fd, write_fd), report_fd)  # from here on this process is the namespace's init
+    if not own_pids:
+        os.close(report_fd)  # nobody can tell the grader how this process ends: it will say so
     own_system = own_pids and disk_capped and own_system_folders()
     if stranger.available():
         stranger.give_folder(os.getcwd(), uid)
@@ -164,5 +168,5 @@ def serve(read_fd: int, write_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    die_with_parent(int(sys.argv[3]))
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    die_with_parent(int(sys.argv[4]))
+    serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

@@ -23,11 +23,16 @@ class WireError(Exception):
     """The other side sent something malformed, too large, or closed the pipe."""
 
 
+class PipeClosed(WireError):
+    """The other side closed the pipe (it may have died): the grader asks why before it decides whose fault it was."""
+
+
 class WireTimeout(WireError):
     """The other side did not finish a frame (reading or writing) before the deadline."""
 
 
-def _wait(fd: int, deadline: float | None, write: bool = False) -> None:
+def wait_ready(fd: int, deadline: float | None, write: bool = False) -> None:
+    """Block until `fd` can be read (or written), or raise WireTimeout at the deadline (None: return at once)."""
     if deadline is None:
         return
     left = deadline - time.monotonic()
@@ -39,13 +44,13 @@ def _wait(fd: int, deadline: float | None, write: bool = False) -> None:
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks, left = [], n
     while left:
-        _wait(fd, deadline)
+        wait_ready(fd, deadline)
         try:
             chunk = os.read(fd, min(left, 1 << 20))
         except BlockingIOError:
             continue
         if not chunk:
-            raise WireError("the pipe closed")
+            raise PipeClosed("the pipe closed")
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
@@ -58,7 +63,7 @@ def send(fd: int, header: dict[str, Any], tensors: dict[str, torch.Tensor] | Non
     raw = json.dumps({**header, "blob": len(blob)}).encode()
     view = memoryview(struct.pack("<I", len(raw)) + raw + blob)
     while view:
-        _wait(fd, deadline, write=True)
+        wait_ready(fd, deadline, write=True)
         try:
             view = view[os.write(fd, view):]
         except BlockingIOError:
