@@ -10,6 +10,18 @@ from ..course import Assignment, Course
 HELP = "check course.yml, the notebooks' markup and checks, and that sources earn full marks"
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mutants", nargs="*", metavar="ASSIGNMENT", default=None,
+                   help="instead: mutate the solutions of these assignments (default: every active one), grade each "
+                        "mutant and report those that still earn full marks, part by part")
+    p.add_argument("--jobs", type=int, default=1, help="with --mutants: mutants graded at once")
+    p.add_argument("--max-per-part", type=int, default=None, metavar="N",
+                   help="with --mutants: grade at most N mutants per part, the same sample on every run")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="with --mutants: seconds per check, in place of course.yml's, so that a mutant that loops "
+                        "forever costs little (default: 10)")
+
+
 def validate_markup(course: Course, assignment: Assignment, source: Path) -> list[str]:
     from ..content import ContentError, checks_of, folder_of, part_for  # torch and nbformat: not at start-up
     from ..notebook import GradedCell, nbgrader_meta, read_notebook
@@ -82,7 +94,37 @@ def validate(course: Course) -> list[str]:
     return problems
 
 
+def validate_mutants(course: Course, args: argparse.Namespace) -> int:
+    """The mutation report of each named (or every active) assignment: 0 whatever it says, as it is an aid to
+    authors; 1 where an assignment's markup keeps it from being tested, 2 for an unknown assignment."""
+    from ..authoring.mutants import mutation_reports, render
+    from ..content import ContentError
+
+    try:
+        chosen = [course.assignment(a) for a in args.mutants] if args.mutants else list(course.active)
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    code = 0
+    for assignment in chosen:
+        problems = [p for source in assignment.notebooks for p in validate_markup(course, assignment, source)]
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            code = 1
+            continue
+        try:
+            for report in mutation_reports(course, assignment, args.jobs, args.max_per_part, args.timeout):
+                print(render(report) + "\n", flush=True)
+        except ContentError as err:
+            print(f"error: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
 def run(course: Course, args: argparse.Namespace) -> int:
+    if args.mutants is not None:
+        return validate_mutants(course, args)
     problems = validate(course)
     for problem in problems:
         print(problem, file=sys.stderr)
