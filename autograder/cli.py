@@ -1,5 +1,6 @@
 """The `autograder` command line: run it in the folder that holds course.yml. Each verb is a module of
-autograder/commands with HELP, an optional add_arguments(parser) and run(course, args) -> exit code."""
+autograder/commands with HELP, an optional add_arguments(parser), run(course, args) -> exit code, and
+COURSE_OPTIONAL = True where it also works without a course.yml (then course is None)."""
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,15 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(command, "add_arguments"):
             command.add_arguments(p)
     args = parser.parse_args(argv)
+    command = commands[args.command]
+    if getattr(command, "COURSE_OPTIONAL", False) and not args.course.exists():
+        return command.run(None, args)  # a student's folder has no course.yml
     try:
         course = load_course(args.course)
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return commands[args.command].run(course, args)
+    return command.run(course, args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every active assignment of course.yml, graded as submissions: the source notebook earns full marks, its
-untouched release earns zero, and each typical mistake (assignments/<id>/mistakes.py) costs exactly the points
-of its own part, with a message that names the mistake."""
+untouched release earns zero, each typical mistake (assignments/<id>/mistakes.py) costs exactly the points
+of its own part, with a message that names the mistake, and each correct answer in another style earns full marks."""
 from __future__ import annotations
 
 import re
@@ -131,6 +131,17 @@ def test_each_typical_mistake_costs_its_own_part_only(tmp_path: Path, tmp_path_f
     for other, (other_score, _) in parts.items():
         if other != part:
             assert other_score == reference[other][0], f"{bug}: part {other} lost points too: {parts[other]}"
+
+
+STYLES = [(assignment_id, *style) for assignment_id in ACTIVE for style in getattr(mistakes_of(assignment_id), "STYLES", [])]
+
+
+@pytest.mark.parametrize("assignment_id,style,edits", STYLES, ids=[f"{s[0]}: {s[1]}" for s in STYLES])
+def test_a_correct_answer_in_another_style_earns_full_marks(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, grade,
+                                                           assignment_id: str, style: str, edits: list[tuple[str, str]]) -> None:
+    assignment = COURSE.assignment(assignment_id)
+    result = grade(COURSE, assignment, submit(tmp_path, assignment, "student", edits), "student")
+    assert by_part(result) == by_part(full_marks(assignment_id, tmp_path_factory, grade)), style
 
 
 @pytest.mark.gpu

@@ -53,9 +53,10 @@ def test_submission_file_is_never_modified(tmp_path: Path, grade) -> None:
 
 
 def test_warnings_and_stderr_never_cost_points(tmp_path: Path, grade, full_marks: SubmissionResult) -> None:
-    noisy = [("def scaled_dot_product_attention(q, k, v, mask=None):",
-              "import sys, warnings\n\ndef scaled_dot_product_attention(q, k, v, mask=None):\n"
-              "    warnings.warn('this is deprecated', UserWarning)\n    print('debug output', file=sys.stderr)"),
+    noisy = [("    ### BEGIN SOLUTION\n    scores = q @ k.transpose(-2, -1)",
+              "    ### BEGIN SOLUTION\n    import sys, warnings\n"
+              "    warnings.warn('this is deprecated', UserWarning)\n    print('debug output', file=sys.stderr)\n"
+              "    scores = q @ k.transpose(-2, -1)"),
              ("torch.manual_seed(0)", "torch.manual_seed(0)\nimport warnings; warnings.warn('setup warning', FutureWarning)")]
     result = grade(submit(tmp_path, "noisy", noisy), "noisy")
     assert by_part(result) == by_part(full_marks)

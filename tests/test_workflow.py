@@ -169,26 +169,36 @@ def test_validate_accepts_the_course_and_reports_broken_markup(course: Path, tmp
 
 
 def test_command_line_check_gives_the_notebooks_own_messages(course: Path, tmp_path: Path) -> None:
-    buggy = tmp_path / NOTEBOOK
+    """In the student's release folder, without course.yml: the same line as the notebook's own check, and a part
+    built on the broken one is not checked until that one is fixed (the grader would grade it with a correct one)."""
+    folder = tmp_path / "release"
+    shutil.copytree(course / "release" / ASSIGNMENT, folder)
+    buggy = folder / NOTEBOOK
     buggy.write_bytes(with_edit(course / "assignments" / ASSIGNMENT / NOTEBOOK, *NO_SCALING))
-    run = autograder(course, "check", str(buggy))
-    assert run.returncode == 1
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check", NOTEBOOK], capture_output=True, text=True,
+                         cwd=folder)
+    assert not (folder / "course.yml").exists() and run.returncode == 1, run.stdout + run.stderr
     line = next(l for l in run.stdout.splitlines() if "scaled-dot-product-attention" in l)
     # the same check inside the notebook: the release's coursekit on the same buggy function
-    sys.path.insert(0, str(course / "release" / ASSIGNMENT))
+    sys.path.insert(0, str(folder))
     try:
         import coursekit
 
         namespace: dict = {}
-        exec("import math, torch\n" + [c.source for c in nbformat.read(str(buggy), as_version=4).cells
-                                      if "def scaled_dot_product_attention" in c.source][0], namespace)
+        exec("import math, torch\nfrom torch import nn\n" + "\n".join(
+            c.source for c in nbformat.read(str(buggy), as_version=4).cells
+            if "def scaled_dot_product_attention" in c.source or "class MultiHeadAttention" in c.source), namespace)
         with pytest.raises(AssertionError) as info:
             coursekit.check("scaled-dot-product-attention", namespace["scaled_dot_product_attention"])
+        with pytest.raises(AssertionError) as blocked:
+            coursekit.check("multi-head-attention", namespace["scaled_dot_product_attention"].__globals__["MultiHeadAttention"])
     finally:
-        sys.path.remove(str(course / "release" / ASSIGNMENT))
+        sys.path.remove(str(folder))
         sys.modules.pop("coursekit", None)
     assert line == "✗ " + str(info.value)
-    assert "✓ multi-head-attention" in run.stdout
+    assert "✗ " + str(blocked.value) in run.stdout.splitlines()
+    assert "not checked yet: it uses your scaled_dot_product_attention" in str(blocked.value)
+    assert "✓ causal-mask" in run.stdout
 
 
 def test_hidden_inputs_cannot_be_predicted_from_the_release(course: Path) -> None:

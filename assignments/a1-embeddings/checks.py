@@ -34,14 +34,13 @@ def _char_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     def case(label: str, text: str, alphabet: str) -> Case:
         return Case(label, {}, Call(options={"text": text, "alphabet": alphabet}, returns="ints"))
 
-    if not hidden:
-        return [case("a short text", "banana", "nab")]
-    text = _text(g, 12)
+    text = _text(g, 12 if hidden else 5)
     chars = sorted(set(text))
     shuffled = "".join(chars[i] for i in torch.randperm(len(chars), generator=g).tolist())
+    accented = "über März café" if hidden else "naïve Grüße"
     return [case("random words, a shuffled alphabet with repeats", text, shuffled + shuffled[::2]),
-            case("accented words", "über März café", "".join(sorted(set("über März café"), reverse=True)) + "zä"),
-            case("a text using part of the alphabet", "ab", "zyxcba")]
+            case("accented words", accented, "".join(sorted(set(accented), reverse=True)) + ("zä" if hidden else "yö")),
+            case("a text using part of the alphabet", "ab" if hidden else "ca", "zyxcba" if hidden else "dcba")]
 
 
 def _char_encode(c: Case, offset: int = N_SPECIALS, order: str = "sorted") -> Outputs:
@@ -71,17 +70,20 @@ CHAR_ENCODE = PartCheck(
 def _merge_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     def case(label: str, ids: list[int], pair: tuple[int, int], new_id: int) -> Case:
         return Case(label, {"ids": torch.tensor(ids), "pair": torch.tensor(pair)},
-                    Call(args=("ids", "pair"), options={"new_id": new_id}, as_lists=("ids", "pair"), returns="ints"))
+                    Call(args=("ids", "pair"), options={"new_id": new_id}, as_python={"ids": "list[int]", "pair": "tuple[int, int]"}, returns="ints"))
 
-    if not hidden:
-        return [case("a pair that occurs twice", [1, 2, 3, 1, 2], (1, 2), 256),
-                case("a run of three equal ids", [5, 5, 5, 6], (5, 5), 300)]
-    ids = torch.randint(0, 4, (40,), generator=g).tolist()
+    ids = torch.randint(0, 4, (40 if hidden else 12,), generator=g).tolist()
     pair = (ids[3], ids[4])
-    ids[10:12] = pair  # at least two occurrences
+    ids[8:10] = pair  # at least two occurrences
+    if not hidden:
+        return [case("random ids", ids, pair, 256), case("overlapping occurrences", [5, 5, 5, 6], (5, 5), 300),
+                case("the pair at the very end", [1, 2, 3, 1, 2], (1, 2), 256),
+                case("the pair's first id at the very end", [1, 2, 5, 1], (1, 2), 258),
+                case("a sequence made of the pair", [4, 2, 4, 2, 4, 2], (4, 2), 270)]
     return [case("random ids", ids, pair, 256 + int(torch.randint(0, 50, (1,), generator=g))),
             case("overlapping occurrences", [7, 7, 7, 7, 7, 1, 7, 7], (7, 7), 260),
             case("the pair at the very end", [3, 4, 1, 2, 3, 4], (3, 4), 257),
+            case("the pair's first id at the very end", [3, 4, 1, 2, 3], (3, 4), 259),
             case("a sequence made of the pair", [3, 1, 3, 1], (3, 1), 256)]
 
 
@@ -120,10 +122,9 @@ def _train_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, {}, Call(options={"text": text, "n_merges": n}, returns="ints",
                                     substitute={"merge_pair": trusted_merge_pair}))
 
-    if not hidden:
-        return [case("a short text", "the then there the then", 5)]
-    return [case("random words", _text(g, 60), 20), case("accented words", " ".join(WORDS[i] for i in torch.randperm(len(WORDS), generator=g)[:12].tolist() * 3), 12),
-            case("more merges than pairs", "banana bandana", 12)]
+    accented = " ".join(WORDS[i] for i in torch.randperm(len(WORDS), generator=g)[:12 if hidden else 6].tolist() * 3)
+    return [case("random words", _text(g, 60 if hidden else 20), 20 if hidden else 8), case("accented words", accented, 12 if hidden else 6),
+            case("more merges than pairs", "banana bandana" if hidden else "abab aba", 12 if hidden else 9)]
 
 
 def _train_variant(c: Case, stride_two: bool = False, at_once: bool = False) -> Outputs:
@@ -161,18 +162,17 @@ def _codec_cases(g: torch.Generator, hidden: bool, decode: bool) -> list[Case]:
         merges = torch.tensor(learn_merges(trained_on, n), dtype=torch.long).reshape(-1, 2)
         if decode:  # merges learned on other text leave some characters' bytes in separate tokens
             return Case(label, {"ids": torch.tensor(apply_merges(text, merges.tolist())), "merges": merges},
-                        Call(args=("ids", "merges"), as_lists=("ids", "merges"), returns="text"))
-        return Case(label, {"merges": merges}, Call(options={"text": text}, as_lists=("merges",),
+                        Call(args=("ids", "merges"), as_python={"ids": "list[int]", "merges": "list[tuple[int, int]]"}, returns="text"))
+        return Case(label, {"merges": merges}, Call(options={"text": text}, as_python={"merges": "list[tuple[int, int]]"},
                                                   tensor_options={"merges": "merges"}, returns="ints",
                                                   substitute={"merge_pair": trusted_merge_pair}))
 
-    if not hidden:
-        return [case("a short text", "the then there the then", "the then there the then", 5),
-                case("accented words", "über über Grüße", "the then there", 3)]
     # every text holds "✓", which no training text has: its three bytes stay separate tokens
-    return [case("random words", (t := _text(g, 40) + " ✓"), t + _text(g, 40), 25),
-            case("accented words", (t := "März über naïve café straße ✓ " * 2), t + "the then there", 15),
-            case("trained on the same text", (t := _text(g, 40) + " ✓"), t, 20)]
+    n = 40 if hidden else 12
+    accented = "März über naïve café straße ✓ " * 2 if hidden else "über über Grüße ✓ "
+    return [case("random words", (t := _text(g, n) + " ✓"), t + _text(g, n), 25 if hidden else 8),
+            case("accented words", accented, accented + "the then there", 15 if hidden else 5),
+            case("trained on the same text", (t := _text(g, n) + " ✓"), t, 20 if hidden else 6)]
 
 
 def _encode_variant(c: Case, chars: bool = False, reverse: bool = False) -> Outputs:
@@ -235,7 +235,7 @@ def _embed_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, t, Call(init={"vocab_size": vocab, "d_model": d}, args=("tokens",)))
 
     if not hidden:
-        return [case("a batch of sequences", 10, 8, (2, 5))]
+        return [case("a batch of sequences", 10, 8, (2, 5)), case("one token", 4, 6, (1, 1)), case("wide", 12, 48, (1, 3))]
     return [case("a batch of sequences", 50, 16, (3, 7)), case("one token", 5, 4, (1, 1)), case("wide", 20, 64, (2, 3))]
 
 
@@ -263,11 +263,13 @@ EMBEDDING = PartCheck(
 # ---- sinusoidal positional encoding --------------------------------------------------------------------
 
 def _pe_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    sizes = [(6, 8), (1, 4)] if not hidden else [(int(torch.randint(5, 40, (1,), generator=g)), 2 * int(torch.randint(2, 12, (1,), generator=g))), (2, 4), (50, 16)]
-    return [Case(f"{n} positions, d_model={d}", {}, Call(options={"n_positions": n, "d_model": d})) for n, d in sizes]
+    odd_or_even = 5 if hidden else 6  # hidden random lengths are odd, visible ones even: never the same case
+    sizes = {"a random size": (odd_or_even + 2 * int(torch.randint(0, 17, (1,), generator=g)), 2 * int(torch.randint(2, 12, (1,), generator=g))),
+             "few positions and dimensions": (2, 4) if hidden else (1, 4), "many positions": (50, 16) if hidden else (40, 12)}
+    return [Case(label, {}, Call(options={"n_positions": n, "d_model": d})) for label, (n, d) in sizes.items()]
 
 
-def _pe_variant(swap: bool = False, exponent_i: bool = False):
+def _pe_variant(swap: bool = False, exponent_i: bool = False, concatenated: bool = False):
     def run(case: Case) -> Outputs:
         n, d = case.call.options["n_positions"], case.call.options["d_model"]
         pos = torch.arange(n, dtype=torch.float64)[:, None]
@@ -275,6 +277,8 @@ def _pe_variant(swap: bool = False, exponent_i: bool = False):
         angle = pos / 10000 ** ((i / 2 if exponent_i else i) / d)
         pe = torch.zeros(n, d, dtype=torch.float64)
         pe[:, 0::2], pe[:, 1::2] = (torch.cos(angle), torch.sin(angle)) if swap else (torch.sin(angle), torch.cos(angle))
+        if concatenated:
+            pe = torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
         return [pe.float()]
     return run
 
@@ -287,6 +291,8 @@ POSITIONS = PartCheck(
                             _pe_variant(swap=True)),
         "exponent_i": ("the frequency exponent should be 2i/d_model (i indexes pairs of dimensions), not i/d_model",
                        _pe_variant(exponent_i=True)),
+        "concatenated": ("all the sines come first, then all the cosines; they interleave: dimension 2i takes sin, "
+                         "2i+1 takes cos of the same angle", _pe_variant(concatenated=True)),
     })
 
 
@@ -297,7 +303,8 @@ def _rope_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, {"x": torch.randn(shape, generator=g)}, Call(args=("x",)))
 
     if not hidden:
-        return [case("a batch of heads", (2, 2, 5, 8))]
+        return [case("a batch of heads", (2, 2, 5, 8)), case("two positions, batch 1", (1, 1, 2, 6)), case("3-D input", (2, 6, 4)),
+                case("long sequence", (1, 1, 40, 16))]
     return [case("a batch of heads", (2, 3, 9, 16)), case("two positions, batch 1", (1, 1, 2, 4)), case("3-D input", (4, 12, 8)),
             case("long sequence", (1, 1, 64, 32))]
 

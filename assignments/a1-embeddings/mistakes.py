@@ -2,7 +2,8 @@
 
 Each entry of MISTAKES: (name, the part that must lose points, [(old, new) edits], words the grader's message must
 contain). The tests grade every one; `autograder demo` gives the first one to its example student with a bug.
-MANUAL lists the parts graded by hand.
+MANUAL lists the parts graded by hand. STYLES: correct answers written in other styles, as edits of the solutions;
+each must earn full marks.
 """
 MISTAKES = [
     ("character ids without the special tokens", "char-encode",
@@ -57,5 +58,16 @@ MISTAKES = [
     ("RoPE rotates the wrong way", "rope",
      [("[even * cos - odd * sin, even * sin + odd * cos]", "[even * cos + odd * sin, -even * sin + odd * cos]")], "wrong way"),
     ("wrong multiple-choice answer", "rope-where", [('answer_rope_where = "b"', 'answer_rope_where = "a"')], "not the right answer"),
+    ("sin and cos concatenated", "positional-encoding",
+     [("    pe[:, 0::2] = torch.sin(angle)\n    pe[:, 1::2] = torch.cos(angle)\n",
+       "    pe = torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)\n")], "they interleave"),
 ]
 MANUAL = ["vocab-answer"]
+STYLES = [
+    ("BPE encoding by merge rank, as GPT-2's tokenizer does", [(
+        "    ids = list(text.encode(\"utf-8\"))\n    for i, pair in enumerate(merges):\n"
+        "        ids = merge_pair(ids, tuple(pair), 256 + i)\n    return ids\n",
+        "    ranks = {pair: rank for rank, pair in enumerate(merges)}\n    ids = list(text.encode(\"utf-8\"))\n"
+        "    while len(ids) > 1:\n        best = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, len(ranks)))\n"
+        "        if best not in ranks:\n            break\n        ids = merge_pair(ids, best, 256 + ranks[best])\n    return ids\n")]),
+]

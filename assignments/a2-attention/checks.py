@@ -17,8 +17,8 @@ from .standins import attention
 # ---- scaled dot-product attention ----------------------------------------------------------------
 
 def _qkv_case(g: torch.Generator, label: str, b: int, h: int, lq: int, lk: int, d: int, mask: str,
-              noncontiguous: bool = False) -> Case:
-    t = {n: torch.randn(b, h, l, d, generator=g) * 2 for n, l in (("q", lq), ("k", lk), ("v", lk))}
+              noncontiguous: bool = False, d_v: int | None = None) -> Case:
+    t = {n: torch.randn(b, h, l, d if n != "v" else d_v or d, generator=g) * 2 for n, l in (("q", lq), ("k", lk), ("v", lk))}
     args = ["q", "k", "v"]
     if mask == "causal":
         t["mask"] = causal_mask(lq, lk)
@@ -28,23 +28,25 @@ def _qkv_case(g: torch.Generator, label: str, b: int, h: int, lq: int, lk: int, 
         t["mask"] = keep
     elif mask == "empty_row":
         t["mask"] = torch.rand(b, 1, lq, lk, generator=g) > 0.3
-        t["mask"][..., 0, :] = False  # the first query may attend to nothing: zeros expected, not NaN
-        t["mask"][..., 1:, 0] = True
+        t["mask"][..., 0] = True
+        t["mask"][0, ..., 0, :] = False  # the first sequence's first query may attend to nothing: zeros, not NaN
     call = Call(args=tuple(args + (["mask"] if "mask" in t else [])), noncontiguous=("q", "k") if noncontiguous else ())
     return Case(label, t, call)
 
 
 def _sdpa_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    if not hidden:
-        return [_qkv_case(g, "no mask", 2, 2, 4, 4, 8, "none"), _qkv_case(g, "causal mask", 1, 2, 5, 5, 16, "causal")]
+    """The same kinds of case, visible and hidden, with other sizes."""
     d = int(torch.randint(4, 33, (1,), generator=g))
+    big = 64 if hidden else 32
     return [
-        _qkv_case(g, "no mask", 3, 2, 6, 6, d, "none"),
-        _qkv_case(g, "causal mask", 2, 4, 7, 7, 64, "causal"),
-        _qkv_case(g, "padding mask, queries and keys of different lengths", 2, 2, 3, 9, d, "padding"),
-        _qkv_case(g, "a query with no allowed key", 2, 1, 5, 6, 8, "empty_row"),
-        _qkv_case(g, "a single query, batch 1", 1, 1, 1, 5, d, "none"),
-        _qkv_case(g, "non-contiguous inputs", 2, 2, 5, 5, 16, "causal", noncontiguous=True),
+        _qkv_case(g, "no mask", 3 if hidden else 2, 2, 6, 6, d, "none"),
+        _qkv_case(g, "causal mask", 2, 4, 7 if hidden else 5, 7 if hidden else 5, big, "causal"),
+        _qkv_case(g, "padding mask, queries and keys of different lengths", 2, 2, 3, 9 if hidden else 7, d, "padding"),
+        _qkv_case(g, "a query with no allowed key", 2, 1, 5 if hidden else 4, 6, 8, "empty_row"),
+        _qkv_case(g, "a single query, batch 1", 1, 1, 1, 5 if hidden else 3, d, "none"),
+        _qkv_case(g, "non-contiguous inputs", 2, 2, 5, 5, 16 if hidden else 8, "causal", noncontiguous=True),
+        _qkv_case(g, "values of another size than queries and keys (d_v != d_k)", 2, 2, 4, 6, 8 if hidden else 4, "causal",
+                  d_v=24 if hidden else 12),
     ]
 
 
@@ -52,15 +54,17 @@ def _sdpa_ref(c: Case) -> Outputs:
     return list(scaled_dot_product_attention(c.tensors["q"], c.tensors["k"], c.tensors["v"], c.tensors.get("mask")))
 
 
-def _sdpa_variant(scale: str = "sqrt", axis: int = -1, mask_after: bool = False, ignore_mask: bool = False):
+def _sdpa_variant(scale: str = "sqrt", axis: int = -1, mask_after: bool = False, ignore_mask: bool = False,
+                  keep_empty_rows: bool = False):
     def run(c: Case) -> Outputs:
         q, k, v, mask = c.tensors["q"], c.tensors["k"], c.tensors["v"], c.tensors.get("mask")
         d = q.size(-1)
-        scores = q @ k.transpose(-2, -1) / {"sqrt": math.sqrt(d), "none": 1.0, "d": d}[scale]
+        divisor = {"sqrt": math.sqrt(d), "none": 1.0, "d": d, "d_v": math.sqrt(v.size(-1))}[scale]
+        scores = q @ k.transpose(-2, -1) / divisor
         if mask is not None and not ignore_mask and not mask_after:
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         w = scores.softmax(dim=axis)
-        if mask is not None and not ignore_mask:
+        if mask is not None and not ignore_mask and not keep_empty_rows:
             w = w.masked_fill(~mask, 0.0) if mask_after else w.masked_fill(~mask.any(-1, keepdim=True), 0.0)
         return [w @ v, w]
     return run
@@ -79,6 +83,10 @@ SDPA = PartCheck(
                                _sdpa_variant(mask_after=True)),
         "mask_ignored": ("the mask is not applied: positions where the mask is False must get zero weight",
                          _sdpa_variant(ignore_mask=True)),
+        "scaled_by_dv": ("the scores are divided by the square root of the values' size d_v; scale by sqrt(d_k), the "
+                         "size of the queries and keys", _sdpa_variant(scale="d_v")),
+        "empty_row_not_zeroed": ("a query that may attend to no key gets uniform weights (the softmax of equally "
+                                 "masked scores); its weights and output must be zero", _sdpa_variant(keep_empty_rows=True)),
     })
 
 
@@ -107,16 +115,23 @@ def _mha_cases(g: torch.Generator, hidden: bool) -> list[Case]:
                                    substitute={"scaled_dot_product_attention": attention}))
 
     if not hidden:
-        return [case("self-attention, 2 heads", 2, 5, None, 8, 2, False), case("causal self-attention", 1, 4, None, 8, 4, True)]
+        return [case("self-attention", 2, 5, None, 8, 2, False), case("causal self-attention, 8 heads", 1, 4, None, 16, 8, True),
+                case("cross-attention", 1, 2, 5, 8, 4, False), case("length 1, batch 1, 1 head", 1, 1, None, 4, 1, False)]
     return [case("self-attention", 3, 6, None, 16, 4, False), case("causal self-attention, 8 heads", 2, 7, None, 32, 8, True),
             case("cross-attention", 2, 3, 8, 16, 2, False), case("length 1, batch 1, 1 head", 1, 1, None, 8, 1, False)]
 
 
-def _mha_ref(c: Case, split_wrong: bool = False, no_output: bool = False) -> Outputs:
+def _mha_ref(c: Case, split_wrong: bool = False, no_output: bool = False, scale_by_d_model: bool = False) -> Outputs:
     d, h = c.call.init["d_model"], c.call.init["n_heads"]
     m = MultiHeadAttention(d, h)
     m.load_state_dict({k.removeprefix("state."): v for k, v in c.tensors.items() if k.startswith("state.")})
     x, ctx, mask = c.tensors["x"], c.tensors.get("context"), c.tensors.get("mask")
+    if scale_by_d_model:  # attention written inline, its scores divided by sqrt(d_model) instead of sqrt(d_head)
+        q = m.split_heads(m.w_q(x)) * math.sqrt(d // h) / math.sqrt(d)
+        k, v = m.split_heads(m.w_k(x if ctx is None else ctx)), m.split_heads(m.w_v(x if ctx is None else ctx))
+        with torch.no_grad():
+            out, w = scaled_dot_product_attention(q, k, v, mask)
+            return [m.w_o(m.merge_heads(out)), w]
     if split_wrong:  # (B, L, d) viewed as (B, H, L, d_head) directly, without the transpose
         m.split_heads = lambda t: t.reshape(t.size(0), h, t.size(1), d // h)
         m.merge_heads = lambda t: t.reshape(t.size(0), t.size(2), d)
@@ -134,14 +149,18 @@ MHA = PartCheck(
                               "then transpose to (B, H, L, d_head)", lambda c: _mha_ref(c, split_wrong=True)),
         "no_output_projection": ("the output projection W_O is missing after merging the heads",
                                  lambda c: _mha_ref(c, no_output=True)),
+        "scaled_by_d_model": ("the scores are divided by sqrt(d_model); each head attends over d_head = d_model / "
+                              "n_heads dimensions, so divide by sqrt(d_head)", lambda c: _mha_ref(c, scale_by_d_model=True)),
     })
 
 
 # ---- masks --------------------------------------------------------------------------------------------------
 
 def _causal_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    sizes = [4] if not hidden else [int(torch.randint(3, 12, (1,), generator=g)), 2, 16]
-    return [Case(f"length {n}", {}, Call(options={"n": n})) for n in sizes]
+    odd_or_even = 3 if hidden else 4  # hidden lengths are odd, visible ones even: never the same case
+    sizes = {"a random length": odd_or_even + 2 * int(torch.randint(0, 5, (1,), generator=g)), "a very short sequence": 2 if hidden else 1,
+             "a long sequence": 16 if hidden else 12}
+    return [Case(label, {}, Call(options={"n": n})) for label, n in sizes.items()]
 
 
 CAUSAL = PartCheck(
@@ -163,8 +182,8 @@ def _padding_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, {"tokens": tokens}, Call(args=("tokens",), options={"pad_id": pad}))
 
     if not hidden:
-        return [case("two padded sequences", 2, 5, 0)]
-    return [case("padded sequences", 4, 9, 0), case("pad id 3", 3, 6, 3), case("one sequence", 1, 7, 0)]
+        return [case("padded sequences", 2, 5, 0), case("a pad id other than 0", 2, 4, 5), case("one sequence", 1, 6, 0)]
+    return [case("padded sequences", 4, 9, 0), case("a pad id other than 0", 3, 6, 3), case("one sequence", 1, 7, 0)]
 
 
 PADDING = PartCheck(
@@ -191,14 +210,14 @@ def _self_attention_cases(g: torch.Generator, hidden: bool) -> list[Case]:
                                    substitute={"scaled_dot_product_attention": attention}))
 
     if not hidden:
-        return [case("a batch of sequences", 2, 4, 8, False)]
+        return [case("a batch of sequences", 2, 4, 8, False), case("causal", 1, 4, 6, True), case("one sequence", 1, 5, 4, False)]
     return [case("a batch of sequences", 3, 6, 16, False), case("causal", 2, 5, 8, True), case("one sequence", 1, 9, 4, False)]
 
 
-def _self_attention_ref(c: Case, values_raw: bool = False, keys_from_q: bool = False) -> Outputs:
+def _self_attention_ref(c: Case, values_raw: bool = False, keys_from_q: bool = False, unscaled: bool = False) -> Outputs:
     x, mask = c.tensors["x"], c.tensors.get("mask")
     w = {n: c.tensors[f"state.{n}.weight"] for n in ("w_q", "w_k", "w_v")}
-    q = x @ w["w_q"].T
+    q = x @ w["w_q"].T * (math.sqrt(x.size(-1)) if unscaled else 1.0)  # attention written inline, without the scaling
     k = x @ (w["w_q"] if keys_from_q else w["w_k"]).T
     v = x if values_raw else x @ w["w_v"].T
     return list(scaled_dot_product_attention(q, k, v, mask))
@@ -212,6 +231,8 @@ SELF_ATTENTION = PartCheck(
                        lambda c: _self_attention_ref(c, values_raw=True)),
         "keys_from_q": ("the keys are computed with W_Q; use W_K for the keys",
                         lambda c: _self_attention_ref(c, keys_from_q=True)),
+        "no_scaling": ("the scores are not divided by sqrt(d_k): scale them as scaled dot-product attention does",
+                       lambda c: _self_attention_ref(c, unscaled=True)),
     })
 
 WHICH_WEIGHTS = ChoiceCheck(id="weights-of-input-2", target="answer_weights_of_input_2", options=["a", "b", "c", "d"])

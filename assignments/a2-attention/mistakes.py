@@ -2,7 +2,8 @@
 
 Each entry of MISTAKES: (name, the part that must lose points, [(old, new) edits], words the grader's message must
 contain). The tests grade every one; `autograder demo` gives the first one to its example student with a bug.
-MANUAL lists the parts graded by hand.
+MANUAL lists the parts graded by hand. STYLES: correct answers written in other styles, as edits of the solutions;
+each must earn full marks.
 """
 MISTAKES = [
     ("no scaling", "scaled-dot-product-attention",
@@ -41,5 +42,34 @@ MISTAKES = [
     ("wrong answer: why scale", "why-scale", [('answer_why_scale = "b"', 'answer_why_scale = "a"')], "not the right answer"),
     ("wrong answer: weights of input 2", "weights-of-input-2",
      [('answer_weights_of_input_2 = "a"', 'answer_weights_of_input_2 = "c"')], "not the right answer"),
+    ("scores scaled by sqrt(d_v)", "scaled-dot-product-attention",
+     [("/ math.sqrt(q.size(-1))", "/ math.sqrt(v.size(-1))")], "values' size d_v"),
+    ("a large negative mask without zeroing empty rows", "scaled-dot-product-attention",
+     [("scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)", "scores = scores.masked_fill(~mask, -1e9)"),
+      ("        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n", "        pass\n")],
+     "may attend to no key"),
+    ("self-attention written inline without scaling", "self-attention",
+     [("return scaled_dot_product_attention(self.w_q(x), self.w_k(x), self.w_v(x), mask)",
+       "q, k, v = self.w_q(x), self.w_k(x), self.w_v(x)\n        scores = q @ k.transpose(-2, -1)\n"
+       "        if mask is not None:\n            scores = scores.masked_fill(~mask, float(\"-inf\"))\n"
+       "        weights = scores.softmax(dim=-1)\n        return weights @ v, weights")], "not divided by sqrt(d_k)"),
+    ("multi-head attention scaled by sqrt(d_model)", "multi-head-attention",
+     [("out, weights = scaled_dot_product_attention(split(self.w_q(x)), split(self.w_k(source)),\n"
+       "                                                    split(self.w_v(source)), mask)",
+       "q, k, v = split(self.w_q(x)), split(self.w_k(source)), split(self.w_v(source))\n"
+       "        scores = q @ k.transpose(-2, -1) / math.sqrt(d)\n        if mask is not None:\n"
+       "            scores = scores.masked_fill(~mask, float(\"-inf\"))\n        weights = scores.softmax(dim=-1)\n"
+       "        out = weights @ v")], "sqrt(d_head)"),
 ]
 MANUAL = ["heads-answer"]
+STYLES = [
+    ("attention with einsum, -inf and nan_to_num", [(
+        "    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))\n    if mask is not None:\n"
+        "        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)\n    weights = scores.softmax(dim=-1)\n"
+        "    if mask is not None:\n        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)\n"
+        "    return weights @ v, weights\n",
+        "    scores = torch.einsum(\"...qd,...kd->...qk\", q, k) / q.size(-1) ** 0.5\n    if mask is not None:\n"
+        "        scores = scores.masked_fill(mask.logical_not(), float(\"-inf\"))\n"
+        "    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)\n"
+        "    return torch.einsum(\"...qk,...kd->...qd\", weights, v), weights\n")]),
+]

@@ -35,16 +35,18 @@ def _ffn_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, t, Call(init={"d_model": d, "d_ff": d_ff}, args=("x",)))
 
     if not hidden:
-        return [case("a batch of sequences", (2, 3, 8), 16)]
+        return [case("a batch of sequences", (2, 3, 8), 16), case("one position", (1, 1, 4), 8), case("2-D input", (3, 6), 12)]
     return [case("a batch of sequences", (3, 5, 16), 64), case("one position", (1, 1, 8), 32), case("2-D input", (6, 12), 24)]
 
 
-def _ffn_ref(c: Case, activation: bool = True, relu_out: bool = False) -> Outputs:
+def _ffn_ref(c: Case, activation: bool = True, relu_out: bool = False, gelu: bool = False) -> Outputs:
     d, d_ff = c.call.init["d_model"], c.call.init["d_ff"]
     m = FeedForward(d, d_ff)
     m.load_state_dict({k.removeprefix("state."): v for k, v in c.tensors.items() if k.startswith("state.")})
     if not activation:
         m.activation = lambda x: x
+    if gelu:
+        m.activation = F.gelu
     with torch.no_grad():
         out = m(c.tensors["x"])
     return [F.relu(out) if relu_out else out]
@@ -58,6 +60,8 @@ FEED_FORWARD = PartCheck(
                           lambda c: _ffn_ref(c, activation=False)),
         "relu_on_output": ("a ReLU is applied after the second linear layer too; only the hidden layer has one",
                            lambda c: _ffn_ref(c, relu_out=True)),
+        "gelu": ("the activation is GELU; this network uses ReLU, max(0, x), as in the original Transformer",
+                 lambda c: _ffn_ref(c, gelu=True)),
     })
 
 
@@ -71,7 +75,7 @@ def _ln_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, t, Call(init={"d_model": d}, args=("x",)))
 
     if not hidden:
-        return [case("batch of sequences", (2, 3, 8))]
+        return [case("batch of sequences", (2, 3, 8)), case("a single vector", (1, 1, 4)), case("2-D input", (5, 6))]
     return [case("batch of sequences", (4, 5, 16)), case("a single vector", (1, 1, 6)), case("2-D input", (7, 12))]
 
 
@@ -109,7 +113,7 @@ def _addnorm_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, t, Call(args=("x", "y", "weight", "bias")))
 
     if not hidden:
-        return [case("batch of sequences", (2, 4, 8))]
+        return [case("batch of sequences", (2, 4, 8)), case("length 1, batch 1", (1, 1, 4))]
     return [case("batch of sequences", (3, 6, 16)), case("length 1, batch 1", (1, 1, 8))]
 
 
@@ -181,13 +185,27 @@ def _post_norm_without_residual(block: torch.nn.Module) -> None:
     block.forward = lambda x, sublayer: block.norm(sublayer(x)) if not block.norm_first else sublayer(block.norm(x))
 
 
-def _encoder_ref(c: Case, norm_first: bool | None = None, residual: bool = True, use_mask: bool = True) -> Outputs:
+def _residual_from_normalized(block: torch.nn.Module) -> None:
+    """Pre-norm with the residual taken from the normalized input: h = LN(x); h + sublayer(h)."""
+    def forward(x: torch.Tensor, sublayer) -> torch.Tensor:
+        if not block.norm_first:
+            return block.norm(x + sublayer(x))
+        h = block.norm(x)
+        return h + sublayer(h)
+    block.forward = forward
+
+
+def _encoder_ref(c: Case, norm_first: bool | None = None, residual: bool = True, use_mask: bool = True,
+                 residual_normalized: bool = False) -> Outputs:
     init = c.call.init
     layer = EncoderLayer(init["d_model"], init["n_heads"], init["d_ff"],
                          norm_first=init["norm_first"] if norm_first is None else norm_first)
     layer.load_state_dict(_reference_state(c, decoder=False))
     if not residual:
         _post_norm_without_residual(layer.attn_block)
+    if residual_normalized:
+        _residual_from_normalized(layer.attn_block)
+        _residual_from_normalized(layer.ff_block)
     with torch.no_grad():
         return [layer(c.tensors["x"], c.tensors["mask"] if use_mask else None)]
 
@@ -195,7 +213,9 @@ def _encoder_ref(c: Case, norm_first: bool | None = None, residual: bool = True,
 def _layer_cases(g: torch.Generator, hidden: bool, decoder: bool) -> list[Case]:
     """Both norm orders, 1 to 8 heads; a decoder's source has another length than its target."""
     if not hidden:
-        return [_layer_case(g, "post-norm", decoder, 2, 4, 6, 8, 2, False), _layer_case(g, "pre-norm", decoder, 2, 4, 6, 8, 2, True)]
+        return [_layer_case(g, "post-norm", decoder, 2, 4, 6, 8, 2, False), _layer_case(g, "pre-norm", decoder, 2, 4, 6, 8, 2, True),
+                _layer_case(g, "pre-norm, 1 head", decoder, 1, 3, 4, 4, 1, True),
+                _layer_case(g, "post-norm, 8 heads", decoder, 1, 3, 4, 16, 8, False)]
     return [_layer_case(g, "post-norm", decoder, 3, 5, 8, 16, 4, False), _layer_case(g, "pre-norm", decoder, 2, 6, 4, 16, 2, True),
             _layer_case(g, "pre-norm, 1 head", decoder, 2, 3, 7, 8, 1, True),
             _layer_case(g, "post-norm, 8 heads", decoder, 2, 4, 5, 32, 8, False)]
@@ -210,10 +230,13 @@ ENCODER = PartCheck(
         "no_attention_residual": ("the residual connection around self-attention is missing",
                                   lambda c: _encoder_ref(c, residual=False)),
         "mask_ignored": ("the padding mask is not passed to self-attention", lambda c: _encoder_ref(c, use_mask=False)),
+        "residual_normalized": ("in pre-norm the residual is taken from the normalized input; add the sublayer's "
+                                "output to x itself: x + sublayer(LN(x))", lambda c: _encoder_ref(c, residual_normalized=True)),
     })
 
 
-def _decoder_ref(c: Case, norm_first: bool | None = None, cross_from_self: bool = False, self_mask: bool = True) -> Outputs:
+def _decoder_ref(c: Case, norm_first: bool | None = None, cross_from_self: bool = False, self_mask: bool = True,
+                 memory_mask: bool = True) -> Outputs:
     init = c.call.init
     layer = DecoderLayer(init["d_model"], init["n_heads"], init["d_ff"],
                          norm_first=init["norm_first"] if norm_first is None else norm_first)
@@ -223,7 +246,7 @@ def _decoder_ref(c: Case, norm_first: bool | None = None, cross_from_self: bool 
         if cross_from_self:  # keys and values of the cross-attention taken from the decoder's own states
             attend = layer.cross_attn.forward
             layer.cross_attn.forward = lambda h, mem, mask=None, need_weights=False: attend(h, None, need_weights=need_weights)
-        out, _ = layer(x, memory, c.tensors["self_mask"] if self_mask else None, c.tensors["memory_mask"])
+        out, _ = layer(x, memory, c.tensors["self_mask"] if self_mask else None, c.tensors["memory_mask"] if memory_mask else None)
     return [out]
 
 
@@ -238,6 +261,8 @@ DECODER = PartCheck(
                                lambda c: _decoder_ref(c, cross_from_self=True)),
         "no_causal_mask": ("the decoder's self-attention ignores self_mask, so each position sees the future",
                            lambda c: _decoder_ref(c, self_mask=False)),
+        "no_memory_mask": ("the cross-attention ignores memory_mask, so the decoder attends to the source's padding",
+                           lambda c: _decoder_ref(c, memory_mask=False)),
     })
 
 
@@ -248,8 +273,8 @@ def _shift_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return Case(label, {"tgt": torch.randint(3, 20, (b, t), generator=g)}, Call(args=("tgt",), options={"bos_id": bos}))
 
     if not hidden:
-        return [case("a batch of targets", 2, 5, 1)]
-    return [case("a batch of targets", 4, 11, 1), case("BOS id 7", 2, 6, 7), case("length 2", 3, 2, 1)]
+        return [case("a batch of targets", 2, 5, 1), case("another BOS id", 2, 4, 2), case("length 2", 1, 2, 1)]
+    return [case("a batch of targets", 4, 11, 1), case("another BOS id", 2, 6, 7), case("length 2", 3, 2, 1)]
 
 
 def _shift(c: Case, roll: bool = False, append: bool = False) -> Outputs:
@@ -274,37 +299,55 @@ SHIFT = PartCheck(
 
 # ---- decoding -------------------------------------------------------------------------------------------------
 
-def _table(g: torch.Generator, steps: int, vocab: int, eos: int, eos_from: int) -> torch.Tensor:
+def _table(g: torch.Generator, steps: int, vocab: int, eos: int, eos_from: int, ending: str) -> torch.Tensor:
+    """A toy model's log-probabilities; `ending` "eos first" makes EOS the first token, "no eos" makes it never come."""
     logits = torch.randn(steps, vocab, vocab, generator=g) * 2
     logits[eos_from:, :, eos] += 2.5  # EOS becomes likely after a few tokens
+    if ending == "eos first":
+        logits[0, :, eos] += 20
+    elif ending == "no eos":
+        logits[..., eos] -= 20
     return logits.log_softmax(-1)
 
 
 def _decode_cases(g: torch.Generator, hidden: bool, beam: bool) -> list[Case]:
-    def case(label: str, vocab: int, max_len: int, eos_from: int, beam_size: int = 3) -> Case:
+    """The same kinds of toy model, visible and hidden. Each case is drawn until the mistakes it is meant to show
+    give another answer than the right one on it (all of them, unless `shows` names some)."""
+    check = BEAM if beam else GREEDY
+
+    def case(label: str, vocab: int, max_len: int, eos_from: int, beam_size: int = 3, ending: str = "",
+             shows: tuple[str, ...] = ()) -> Case:
         options = {"bos_id": 0, "eos_id": 1, "max_len": max_len}
         if beam:
             options["beam_size"] = beam_size
-        for _ in range(200):  # draw toy models until every known mistake gives a different answer on this one
-            c = Case(label, {"table": _table(g, max_len + 1, vocab, 1, eos_from)},
+        for _ in range(200):
+            c = Case(label, {"table": _table(g, max_len + 1, vocab, 1, eos_from, ending)},
                      Call(options=options, step_tables={"step": "table"}, returns="ints"))
-            if _shows_every_mistake(BEAM if beam else GREEDY, c):
+            if _shows(check, c, shows or tuple(check.variants)):
                 return c
-        raise RuntimeError(f"no toy model for {label!r} tells every mistake apart")
+        raise RuntimeError(f"no toy model for {label!r} tells the mistakes {shows or 'all'} apart")
 
-    if not hidden:
-        return [case("a toy model", 6, 6, 2)]
-    return [case("a toy model", 8, 8, 3), case("a larger vocabulary", 30, 10, 4), case("EOS likely early", 5, 7, 1, 4)]
+    v = 0 if hidden else 1  # visible cases: other sizes
+    eos = ("keeps_bos", "ignores_eos", "drops_eos") if not beam else ()  # one_short shows only where max_len is reached
+    return [case("a toy model", 8 - 2 * v, 8 - 2 * v, 3 - v, shows=eos),
+            case("a larger vocabulary", 30 - 10 * v, 10 - 2 * v, 4 - v, shows=eos),
+            case("EOS likely early", 5 + v, 7 - v, 1, 4 - v, shows=eos),
+            case("max_len reached before EOS", 6 + v, 5 - v, 9, ending="no eos",
+                 shows=("one_short", "keeps_bos") if not beam else ("last_token_only",)),
+            case("EOS first", 7 - v, 6, 9, ending="eos first",
+                 shows=("drops_eos", "keeps_bos") if not beam else ("past_eos",))]
 
 
-def _shows_every_mistake(check: PartCheck, c: Case) -> bool:
+def _shows(check: PartCheck, c: Case, keys: tuple[str, ...]) -> bool:
     expected = check.reference(c)[0]
-    return all(not torch.equal(fn(c)[0], expected) for _, fn in check.variants.values())
+    return all(not torch.equal(check.variants[k][1](c)[0], expected) for k in keys)
 
 
-def _greedy(c: Case, keep_bos: bool = False, ignore_eos: bool = False) -> Outputs:
+def _greedy(c: Case, keep_bos: bool = False, ignore_eos: bool = False, steps: int = 0, drop_eos: bool = False) -> Outputs:
     o, step = c.call.options, table_step(c.tensors["table"])
-    out = greedy_steps(step, o["bos_id"], -1 if ignore_eos else o["eos_id"], o["max_len"])
+    out = greedy_steps(step, o["bos_id"], -1 if ignore_eos else o["eos_id"], o["max_len"] + steps)
+    if drop_eos and out and out[-1] == o["eos_id"]:
+        out = out[:-1]
     return [torch.tensor(([o["bos_id"]] if keep_bos else []) + out)]
 
 
@@ -315,29 +358,35 @@ GREEDY = PartCheck(
         "keeps_bos": ("the output starts with BOS; return only the generated tokens", lambda c: _greedy(c, keep_bos=True)),
         "ignores_eos": ("decoding goes on after EOS; stop as soon as EOS is generated (and keep it)",
                         lambda c: _greedy(c, ignore_eos=True)),
+        "one_short": ("decoding stops one token before max_len: max_len counts the generated tokens, not BOS",
+                      lambda c: _greedy(c, steps=-1)),
+        "drops_eos": ("decoding stops at EOS but leaves it out; keep EOS as the last token",
+                      lambda c: _greedy(c, drop_eos=True)),
     })
 
 
-def _beam(c: Case, length_penalty: float = 1.0, last_only: bool = False) -> Outputs:
-    o, table = c.call.options, c.tensors["table"]
-    if last_only:
-        return [torch.tensor(_beam_last_token_only(table_step(table), o))]
-    return [torch.tensor(beam_search_steps(table_step(table), o["bos_id"], o["eos_id"], o["max_len"], o["beam_size"],
-                                           length_penalty))]
-
-
-def _beam_last_token_only(step, o: dict) -> list[int]:
-    """The mistake of ranking hypotheses by their newest token's log-probability instead of the running total."""
-    beams, finished = [[o["bos_id"]]], []
+def _beam(c: Case, length: str = "generated", last_only: bool = False, past_eos: bool = False) -> Outputs:
+    """The reference, or one of the typical mistakes: ranking finished outputs by total log-probability (length
+    "none") or dividing by a length that counts BOS ("with bos"), ranking by the newest token only, or extending
+    hypotheses past their EOS."""
+    o, step = c.call.options, table_step(c.tensors["table"])
+    if length == "generated" and not (last_only or past_eos):
+        return [torch.tensor(beam_search_steps(step, o["bos_id"], o["eos_id"], o["max_len"], o["beam_size"]))]
+    divide = {"generated": lambda seq: len(seq) - 1, "none": lambda seq: 1, "with bos": len}[length]
+    beams, finished = [([o["bos_id"]], 0.0)], []
     for _ in range(o["max_len"]):
-        logp = step(torch.tensor(beams))
-        top = logp.flatten().topk(min(o["beam_size"], logp.numel()))
-        extended = [(beams[i // logp.size(1)] + [i % logp.size(1)], s) for s, i in zip(top.values.tolist(), top.indices.tolist())]
-        beams = [seq for seq, _ in extended if seq[-1] != o["eos_id"]]
-        finished += [(seq, s) for seq, s in extended if seq[-1] == o["eos_id"]]
+        seqs = torch.tensor([seq for seq, _ in beams])
+        logp = step(seqs).float()
+        totals = (0 if last_only else torch.tensor([score for _, score in beams])[:, None]) + logp
+        top = totals.flatten().topk(min(o["beam_size"], totals.numel()))
+        beams = []
+        for score, idx in zip(top.values.tolist(), top.indices.tolist()):
+            b, tok = divmod(idx, logp.size(1))
+            seq = seqs[b].tolist() + [tok]
+            (finished if tok == o["eos_id"] and not past_eos else beams).append((seq, score))
         if not beams or len(finished) >= o["beam_size"]:
             break
-    return max(finished or [(b, 0.0) for b in beams], key=lambda f: f[1] / (len(f[0]) - 1))[0][1:]
+    return [torch.tensor(max(finished or beams, key=lambda f: f[1] / divide(f[0]))[0][1:])]
 
 
 BEAM = PartCheck(
@@ -345,9 +394,13 @@ BEAM = PartCheck(
     cases=lambda g, hidden: _decode_cases(g, hidden, beam=True), reference=_beam,
     variants={
         "no_length_normalization": ("finished hypotheses are ranked by total log-probability; divide by their length, "
-                                    "or short outputs always win", lambda c: _beam(c, length_penalty=0.0)),
+                                    "or short outputs always win", lambda c: _beam(c, length="none")),
         "last_token_only": ("hypotheses are ranked by their last token's log-probability; rank them by the running "
                             "total (the sum of all their tokens' log-probabilities)", lambda c: _beam(c, last_only=True)),
+        "bos_in_length": ("the length normalization counts BOS; divide by the number of generated tokens (EOS "
+                          "included, BOS not)", lambda c: _beam(c, length="with bos")),
+        "past_eos": ("hypotheses go on after EOS; one that generates EOS is finished: set it aside",
+                     lambda c: _beam(c, past_eos=True)),
     })
 
 CROSS_ATTENTION = ChoiceCheck(id="cross-attention-sources", target="answer_cross_attention", options=["a", "b", "c", "d"])

@@ -2,7 +2,8 @@
 
 Each entry of MISTAKES: (name, the part that must lose points, [(old, new) edits], words the grader's message must
 contain). The tests grade every one; `autograder demo` gives the first one to its example student with a bug.
-MANUAL lists the parts graded by hand.
+MANUAL lists the parts graded by hand. STYLES: correct answers written in other styles, as edits of the solutions;
+each must earn full marks.
 """
 ENC_POST = ("        x = self.norm1(x + self.self_attn(x, mask=mask)[0])\n        return self.norm2(x + self.ff(x))")
 MISTAKES = [
@@ -58,5 +59,33 @@ MISTAKES = [
      [("totals = torch.tensor([score for _, score in beams])[:, None] + logp", "totals = logp")], "running"),
     ("wrong answer: cross-attention sources", "cross-attention-sources",
      [('answer_cross_attention = "a"', 'answer_cross_attention = "b"')], "not the right answer"),
+    ("GELU instead of ReLU", "feed-forward", [("F.relu(self.linear1(x))", "F.gelu(self.linear1(x))")], "GELU"),
+    ("pre-norm residual from the normalized input", "encoder-layer",
+     [("            h = self.norm1(x)\n            x = x + self.self_attn(h, mask=mask)[0]\n            return x + self.ff(self.norm2(x))",
+       "            h = self.norm1(x)\n            x = h + self.self_attn(h, mask=mask)[0]\n            h = self.norm2(x)\n"
+       "            return h + self.ff(h)")], "residual is taken from the normalized input"),
+    ("cross-attention without the memory mask", "decoder-layer",
+     [("x = x + self.cross_attn(self.norm2(x), memory, mask=memory_mask)[0]", "x = x + self.cross_attn(self.norm2(x), memory)[0]"),
+      ("x = self.norm2(x + self.cross_attn(x, memory, mask=memory_mask)[0])", "x = self.norm2(x + self.cross_attn(x, memory)[0])")],
+     "ignores memory_mask"),
+    ("greedy stops one token early", "greedy-decode",
+     [("    for _ in range(max_len):\n        seq.append(int(step(torch.tensor([seq]))[0].argmax()))",
+       "    while len(seq) < max_len:\n        seq.append(int(step(torch.tensor([seq]))[0].argmax()))")], "one token before max_len"),
+    ("greedy drops EOS", "greedy-decode", [("        if seq[-1] == eos_id:\n            break\n    return seq[1:]",
+                                            "        if seq[-1] == eos_id:\n            return seq[1:-1]\n    return seq[1:]")],
+     "leaves it out"),
+    ("beam counts BOS in the length", "beam-search",
+     [("key=lambda c: c[1] / (len(c[0]) - 1))", "key=lambda c: c[1] / len(c[0]))")], "counts BOS"),
+    ("beam goes on past EOS", "beam-search",
+     [("            (finished if token == eos_id else beams).append((seqs[b] + [token], score))",
+       "            beams.append((seqs[b] + [token], score))")], "go on after EOS"),
 ]
 MANUAL = ["norm-answer"]
+STYLES = [
+    ("greedy decoding with a while loop over the generated tokens", [(
+        "    seq = [bos_id]\n    for _ in range(max_len):\n        seq.append(int(step(torch.tensor([seq]))[0].argmax()))\n"
+        "        if seq[-1] == eos_id:\n            break\n    return seq[1:]\n",
+        "    out: list[int] = []\n    while len(out) < max_len:\n"
+        "        nxt = int(step(torch.tensor([[bos_id] + out])).argmax(dim=-1)[0])\n        out.append(nxt)\n"
+        "        if nxt == eos_id:\n            break\n    return out\n")]),
+]

@@ -1,60 +1,102 @@
-"""`autograder check NOTEBOOK`: the notebook's visible checks from the command line, with the same messages."""
+"""`autograder check NOTEBOOK`: the notebook's visible checks from the command line, with the notebook's own
+messages. It works where the student is: in the release folder (the notebook beside coursekit/ and fixtures/),
+with no course.yml; in a course folder it also finds an assignment's notebook that was not released yet."""
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..course import Assignment, Course
+from ..course import Assignment, Course, Limits
 
-HELP = "run a notebook's visible self-checks from the command line"
+if TYPE_CHECKING:
+    from ..coursekit.selfcheck import Caller
+    from ..workers.client import Worker
+
+HELP = "run a notebook's visible self-checks from the command line (no course.yml needed)"
+COURSE_OPTIONAL = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", type=Path)
 
 
-def assignment_of(course: Course, notebook: Path) -> tuple[Assignment, Path]:
-    for a in course.assignments:
-        for source in a.notebooks:
-            if source.name == notebook.name:
-                return a, source
-    raise SystemExit(f"error: {notebook.name} is not a notebook of any assignment in course.yml")
+def assignment_of(course: Course, notebook: Path) -> Assignment | None:
+    return next((a for a in course.assignments for source in a.notebooks if source.name == notebook.name), None)
 
 
-def check_notebook(course: Course, notebook: Path) -> int:
-    from ..content import bind_parts  # these import torch and nbformat: not at start-up
-    from ..grading.intake import inspect
-    from ..notebook import code_to_run, graded_cells, read_notebook
-    from ..student_files import write_support_files
+def fixtures_for(notebook: Path, course: Course | None, folder: Path) -> Limits | None:
+    """Put the visible fixtures for `notebook` in `folder`: those released beside it, else the course's own.
+    Returns the limits to check under, or None when there are no fixtures for it."""
+    from ..student_files import write_support_files  # imports torch: not at start-up
+
+    assignment = assignment_of(course, notebook) if course is not None else None
+    released = notebook.resolve().parent / "fixtures"
+    if released.is_dir():
+        shutil.copytree(released, folder / "fixtures")
+    elif assignment is not None:
+        write_support_files(folder, assignment, course)
+    else:
+        return None
+    return assignment.limits if assignment is not None else Limits()
+
+
+def check_notebook(notebook: Path, course: Course | None) -> int:
+    from ..coursekit.selfcheck import problems_of  # these import torch and nbformat: not at start-up
+    from ..grading.intake import read_untrusted
+    from ..notebook import code_to_run, nbgrader_meta
+    from ..student_files import COURSEKIT
     from ..workers.client import Worker
 
-    assignment, source = assignment_of(course, notebook)
-    source_nb = read_notebook(course.root / source)
-    intake = inspect(notebook, source_nb)
-    for note in intake.notes:
+    nb, notes = read_untrusted(notebook)
+    for note in notes:
         print(f"{notebook.name}: {note}")
-    if intake.nb is None:
+    if nb is None:
         return 1
-    failures = 0
     with tempfile.TemporaryDirectory(prefix="check-") as scratch:
         support = Path(scratch)
-        release_support = course.root / "release" / assignment.id
-        if (release_support / "fixtures").is_dir():
-            shutil.copytree(release_support / "fixtures", support / "fixtures")
-            shutil.copytree(release_support / "coursekit", support / "coursekit")
-        else:
-            write_support_files(support, assignment, course)
-        with Worker(code_to_run(intake.nb), assignment.limits.check_timeout_s, cwd=scratch) as worker:
-            for cell, part in bind_parts(course, assignment, graded_cells(source_nb)):
-                if cell.cell_type == "markdown":
-                    continue
-                problem = part.self_check(worker, support / "fixtures")
-                failures += problem is not None
-                print(f"✗ {part.id}: {problem}" if problem else f"✓ {part.id}: all visible checks pass")
+        limits = fixtures_for(notebook, course, support)
+        if limits is None:
+            print(f"error: no fixtures/ folder beside {notebook}: run the check on the notebook in its release folder")
+            return 2
+        shutil.copytree(COURSEKIT, support / "coursekit", ignore=shutil.ignore_patterns("__pycache__"))
+        fixtures = support / "fixtures"
+        ids = [g for c in nb.cells if (g := nbgrader_meta(c).get("grade_id")) and (fixtures / f"{g}.json").is_file()]
+        failures = 0
+        with Worker(code_to_run(nb), limits.check_timeout_s, cwd=scratch, limits=limits.for_worker()) as worker:
+            for name in dict.fromkeys(ids):
+                meta = json.loads((fixtures / f"{name}.json").read_text())
+                if "kind" in meta:
+                    problems = problems_of(name, lambda target: worker_caller(worker, target), fixtures)
+                    passed = "all visible checks pass"
+                else:
+                    value, error = worker.get(meta["target"])
+                    problems = [] if error is None and value in meta["options"] else \
+                        [f"answer with one of {', '.join(map(repr, meta['options']))}, not {value!r}"]
+                    passed = f"answer recorded ({value!r}); it is graded after the deadline"
+                failures += bool(problems)
+                print(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}")
     return 1 if failures else 0
 
 
-def run(course: Course, args: argparse.Namespace) -> int:
-    return check_notebook(course, args.notebook)
+def worker_caller(worker: Worker, target: str) -> Caller:
+    """The student's `target`, called in the worker the way the notebook's own check calls it."""
+    from ..coursekit.protocol import PartError
+    from ..workers.client import WorkerFailure
+
+    def call(kind: str, tensors: dict, spec: dict) -> list:
+        try:
+            result = worker.call(target, kind, tensors, {k: v for k, v in spec.items() if k != "substitute"})
+        except WorkerFailure as err:
+            raise PartError(str(err)) from None
+        if result.error is not None:
+            raise PartError(result.error)
+        return result.outputs
+    return call
+
+
+def run(course: Course | None, args: argparse.Namespace) -> int:
+    return check_notebook(args.notebook, course)

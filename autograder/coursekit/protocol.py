@@ -7,7 +7,8 @@ A case is a set of named tensors plus JSON options:
 With spec["device"] = "cuda", inputs and module move to the GPU first; outputs come back to the CPU.
 Outputs must be plain torch.Tensor objects (a tuple of them for several outputs), except that
 spec["returns"] = "ints" takes a (nested) list of ints and "text" takes a str (compared as UTF-8 bytes).
-spec["as_lists"] names tensor inputs (arguments or options) passed as Python lists, and
+spec["as_python"] maps tensor inputs (arguments or options) to the Python type their signature documents
+("list[int]", "tuple[int, int]", "list[tuple[int, int]]"), in which they are passed instead of a tensor, and
 spec["step_tables"] maps an option name to a tensor turned into a toy model's step function (table_step).
 """
 from __future__ import annotations
@@ -30,6 +31,30 @@ def table_step(table: torch.Tensor) -> Any:
         prefixes = prefixes[None] if prefixes.dim() == 1 else prefixes
         return table[min(prefixes.size(1), table.size(0)) - 1, prefixes[:, -1]].cpu()
     return step
+
+
+def _top_level(types: str) -> list[str]:
+    """'int, list[int]' -> ['int', 'list[int]']: the comma-separated types at the outer level."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(types):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(types[start:i].strip())
+            start = i + 1
+    return parts + [types[start:].strip()]
+
+
+def as_python(value: Any, annotation: str) -> Any:
+    """Values from tensor.tolist() in the documented type: int, float, bool, list[T], tuple[T, ...], tuple[A, B]."""
+    kind, _, inner = annotation.partition("[")
+    if not inner:
+        return {"int": int, "float": float, "bool": bool}[kind](value)
+    types = _top_level(inner[:-1])
+    if kind == "list":
+        return [as_python(v, types[0]) for v in value]
+    if kind == "tuple":
+        return tuple(as_python(v, types[0] if types[-1] == "..." else t) for v, t in zip(value, types, strict=types[-1] != "..."))
+    raise ValueError(f"cannot pass a tensor as {annotation}")
 
 
 def _plain_ints(value: Any) -> bool:
@@ -61,10 +86,10 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     strided = set(spec.get("noncontiguous", []))
     args = [a.transpose(-1, -2).contiguous().transpose(-1, -2) if n in strided else a
             for n, a in zip(spec.get("args", []), args)]
-    lists = set(spec.get("as_lists", []))
-    args = [a.tolist() if n in lists else a for n, a in zip(spec.get("args", []), args)]
+    python = spec.get("as_python", {})
+    args = [as_python(a.tolist(), python[n]) if n in python else a for n, a in zip(spec.get("args", []), args)]
     options = dict(spec.get("options", {}))
-    options.update({k: tensors[v].tolist() if v in lists else tensors[v]
+    options.update({k: as_python(tensors[v].tolist(), python[v]) if v in python else tensors[v]
                     for k, v in spec.get("tensor_options", {}).items()})
     options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
     try:

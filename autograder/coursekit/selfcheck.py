@@ -1,7 +1,14 @@
-"""The checks a student runs in the notebook: visible cases shipped as fixtures, with helpful messages."""
+"""The checks a student runs in the notebook: visible cases shipped as fixtures, with helpful messages.
+
+A part whose cases the grader runs with trusted stand-ins for earlier parts (see `substitute` in a fixture's
+cases) is checked here with the student's own earlier parts, and only once those pass their own checks: until
+then the check says which one to fix first. So a ✓ never stands on a broken building block, and the grader,
+which puts a correct one in its place, finds nothing in that part that the notebook could have shown.
+"""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +44,47 @@ def run_visible(name: str, call: Caller, folder: Path = FIXTURES) -> list[str]:
     return problems
 
 
+def builds_on(name: str, folder: Path = FIXTURES) -> list[tuple[str, str]]:
+    """(part, target) of the earlier parts whose targets the cases of part `name` use (the grader's stand-ins)."""
+    used = {n for spec in json.loads((folder / f"{name}.json").read_text())["cases"] for n in spec.get("substitute", {})}
+    parts = []
+    for path in sorted(folder.glob("*.json")):
+        meta = json.loads(path.read_text())
+        if "kind" in meta and meta.get("target") in used:
+            parts.append((path.stem, meta["target"]))
+    return parts
+
+
+def problems_of(name: str, caller_for: Callable[[str], Caller], folder: Path = FIXTURES) -> list[str]:
+    """The visible checks of part `name`, each earlier part it uses checked first. `caller_for(target)` calls
+    the student's function or class of that name."""
+    for part, target in builds_on(name, folder):
+        if run_visible(part, caller_for(target), folder):
+            return [f"not checked yet: it uses your {target}, which fails its own check ({part}); fix that first. "
+                    f"(The grader grades this part with a correct {target} in its place: that mistake costs "
+                    f"the points of {part} only.)"]
+    meta = json.loads((folder / f"{name}.json").read_text())
+    return run_visible(name, caller_for(meta["target"]), folder)
+
+
+def namespace_of(target: Any) -> dict[str, Any]:
+    """The globals the student's function or class was defined in (the notebook's namespace)."""
+    if hasattr(target, "__globals__"):
+        return target.__globals__
+    methods = [v for v in vars(target).values() if hasattr(v, "__globals__")] if isinstance(target, type) else []
+    return methods[0].__globals__ if methods else vars(sys.modules.get(getattr(target, "__module__", ""), sys))
+
+
 def check(name: str, target: Any) -> None:
     """Run the visible checks of one part; raise AssertionError with every problem found."""
-    problems = run_visible(name, lambda kind, tensors, spec: invoke(target, kind, tensors, spec))
+    own = json.loads((FIXTURES / f"{name}.json").read_text())["target"]
+    namespace = namespace_of(target)
+
+    def caller_for(target_name: str) -> Caller:
+        found = target if target_name == own else namespace.get(target_name)
+        return lambda kind, tensors, spec: invoke(found, kind, tensors, spec)
+
+    problems = problems_of(name, caller_for)
     if problems:
         raise AssertionError(f"{name}: " + "; ".join(problems))
     print(f"✓ {name}: all visible checks pass")

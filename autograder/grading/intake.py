@@ -30,10 +30,6 @@ class Intake:
     notes: list[str] = field(default_factory=list)
 
 
-def _refuse(status: str, message: str) -> Intake:
-    return Intake(None, status, [message])
-
-
 def read_submitted_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
     """The bytes of a file in a submission folder, or why not. Never follows a symbolic link, never opens a
     FIFO or device, never reads more than `max_bytes`; the name in messages is escaped."""
@@ -141,18 +137,25 @@ def check_grade_cells(nb: Any, source_nb: Any) -> tuple[str, list[str]]:
     return ("modified" if notes else "graded"), notes
 
 
-def inspect(path: Path, source_nb: Any) -> Intake:
-    """Read a submitted notebook as untrusted data and say what, if anything, is wrong with it."""
+def read_untrusted(path: Path) -> tuple[Any, list[str]]:
+    """(the notebook or None, notes): a file read as untrusted data, every problem said in words."""
     text, problem = read_text(path)
     if text is None:
-        return _refuse("unreadable", problem)
+        return None, [problem]
     name = shown(path.name, 200)
     raw, problem = parse_json(name, text)
     if problem:
-        return _refuse("unreadable", problem)
+        return None, [problem]
     nb, notes, problem = to_notebook(name, raw)
+    return nb, notes + ([problem] if problem else [])
+
+
+def inspect(path: Path, source_nb: Any) -> Intake:
+    """Read a submitted notebook as untrusted data and say what, if anything, is wrong with it."""
+    nb, notes = read_untrusted(path)
     if nb is None:
-        return Intake(None, "unreadable", notes + [problem])
+        return Intake(None, "unreadable", notes)
+    name = shown(path.name, 200)
     ours = {nbgrader_meta(c).get("grade_id") for c in source_nb.cells} - {None}
     theirs = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
     if theirs and not theirs & ours:

@@ -1,6 +1,5 @@
-"""The kinds of graded cell. Each knows how to grade itself, how to make its visible fixture, how to check
-its own markup and how to answer a student's self-check, so that grading, release, validate and check
-never ask which kind a cell is.
+"""The kinds of graded cell. Each knows how to grade itself, how to make its visible fixture, and how to check
+its own markup, so that grading, release and validate never ask which kind a cell is.
 
 - PartCheck: a function or class of the student's, called on cases and compared with the reference;
 - ChoiceCheck: a multiple-choice answer, compared with the key kept in the source notebook;
@@ -21,8 +20,6 @@ import torch
 
 from ..coursekit.diagnose import diagnose
 from ..coursekit.fixtures import CaseData, write_fixture
-from ..coursekit.protocol import PartError
-from ..coursekit.selfcheck import run_visible
 from ..notebook import HIDDEN, GradedCell, answer_key
 from ..results import PartResult
 
@@ -40,7 +37,7 @@ class Call:
     options: JSON keyword arguments.
     init: keyword arguments of a module's constructor (its weights come from the tensors named "state.*").
     tensor_options: keyword argument -> tensor name.
-    as_lists: tensor inputs passed as (nested) Python lists instead of tensors.
+    as_python: tensor input -> the Python type its signature documents ("list[tuple[int, int]]"), passed so.
     noncontiguous: tensor arguments passed with other strides (same values).
     step_tables: keyword argument -> tensor turned into a toy model's step function.
     returns: "tensors", "ints" (a list of ints) or "text" (a str).
@@ -52,7 +49,7 @@ class Call:
     options: dict[str, Any] = field(default_factory=dict)
     init: dict[str, Any] = field(default_factory=dict)
     tensor_options: dict[str, str] = field(default_factory=dict)
-    as_lists: tuple[str, ...] = ()
+    as_python: dict[str, str] = field(default_factory=dict)
     noncontiguous: tuple[str, ...] = ()
     step_tables: dict[str, str] = field(default_factory=dict)
     returns: str = "tensors"
@@ -61,12 +58,11 @@ class Call:
     def to_wire(self) -> dict[str, Any]:
         """The JSON form sent to a worker and written into fixtures (stand-ins by name only)."""
         spec: dict[str, Any] = {"args": list(self.args)}
-        for key in ("options", "init", "tensor_options", "step_tables"):
+        for key in ("options", "init", "tensor_options", "step_tables", "as_python"):
             if getattr(self, key):
                 spec[key] = dict(getattr(self, key))
-        for key in ("as_lists", "noncontiguous"):
-            if getattr(self, key):
-                spec[key] = list(getattr(self, key))
+        if self.noncontiguous:
+            spec["noncontiguous"] = list(self.noncontiguous)
         if self.returns != "tensors":
             spec["returns"] = self.returns
         if self.substitute:
@@ -125,7 +121,8 @@ class PartCheck:
         return CaseData(spec, case.tensors, self.reference(case), {k: fn(case) for k, (_, fn) in self.variants.items()})
 
     def meta(self) -> dict[str, Any]:
-        return {"kind": self.kind, "op": self.op, "outputs": self.outputs, "messages": self.messages}
+        return {"kind": self.kind, "target": self.target, "op": self.op, "outputs": self.outputs,
+                "messages": self.messages}
 
     def validate(self, cell: GradedCell) -> list[str]:
         return [] if HIDDEN.search(cell.source) else ["grade cell has no hidden-tests region"]
@@ -164,25 +161,6 @@ class PartCheck:
                 messages.append(f"{case.label}: {problem}" + (" (on the GPU)" if gpu_only else ""))
         return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages)
 
-    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
-        """The notebook's visible checks of this part, run in `worker`: None when they pass, else the problems."""
-        from ..workers.client import WorkerFailure
-
-        visible = self.cases(torch.Generator().manual_seed(FIXTURE_SEED), False)
-        standins = visible[0].call.standins_source() if visible else None  # as when graded
-
-        def call(kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
-            try:
-                result = worker.call(self.target, kind, tensors, spec, standins)
-            except WorkerFailure as err:
-                raise PartError(str(err)) from None
-            if result.error is not None:
-                raise PartError(result.error)
-            return result.outputs
-
-        problems = run_visible(self.id, call, fixtures)
-        return "; ".join(problems) if problems else None
-
 
 @dataclass
 class ChoiceCheck:
@@ -201,7 +179,7 @@ class ChoiceCheck:
 
     def write_fixture(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{self.id}.json").write_text(json.dumps({"options": self.options}))
+        (folder / f"{self.id}.json").write_text(json.dumps({"target": self.target, "options": self.options}))
 
     def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
         from ..workers.client import WorkerFailure
@@ -215,10 +193,6 @@ class ChoiceCheck:
         right = value == answer_key(cell)
         return PartResult(self.id, cell.points if right else 0.0, cell.points,
                           [] if right else [f"{value!r} is not the right answer"])
-
-    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
-        value, error = worker.get(self.target)
-        return None if error is None and value in self.options else f"answer with one of {self.options}"
 
 
 @dataclass
@@ -235,9 +209,6 @@ class ManualPart:
 
     def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
         return PartResult(self.id, None, cell.points, ["graded by hand"])
-
-    def self_check(self, worker: Worker, fixtures: Path) -> str | None:
-        return None
 
 
 Part = PartCheck | ChoiceCheck | ManualPart

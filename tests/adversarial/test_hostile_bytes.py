@@ -59,7 +59,7 @@ ATTACKS = {
 def notebook(sdpa_source: str | None) -> bytes:
     nb = nbformat.read(str(ROOT / "assignments" / AID / "attention.ipynb"), as_version=4)
     if sdpa_source is not None:
-        next(c for c in nb.cells if c.source.startswith(SDPA)).source = sdpa_source
+        next(c for c in nb.cells if c.source.startswith("def scaled_dot_product_attention(")).source = sdpa_source
     return nbformat.writes(nb).encode()
 
 
