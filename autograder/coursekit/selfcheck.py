@@ -8,7 +8,6 @@ which puts a correct one in its place, finds nothing in that part that the noteb
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ def namespace_of(target: Any) -> dict[str, Any]:
     if hasattr(target, "__globals__"):
         return target.__globals__
     methods = [v for v in vars(target).values() if hasattr(v, "__globals__")] if isinstance(target, type) else []
-    return methods[0].__globals__ if methods else vars(sys.modules.get(getattr(target, "__module__", ""), sys))
+    return methods[0].__globals__ if methods else {}
 
 
 def check(name: str, target: Any) -> None:
