@@ -35,15 +35,15 @@ from autograder.notebook import GradedCell
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_course(folder: Path, n: int, assignment_id: str) -> Path:
-    """n submissions: every other one has the demo's typical bug for this assignment."""
+def make_course(folder: Path, n: int, assignment_id: str, mistakes: bool = True) -> Path:
+    """n submissions: every other one has the demo's typical bug for this assignment (none without `mistakes`)."""
     shutil.copytree(ROOT / "assignments", folder / "assignments")
     shutil.copy(ROOT / "course.yml", folder / "course.yml")
     course = load_course(folder / "course.yml")
     assignment = course.assignment(assignment_id)
     released = release(course, assignment)
     source = course.root / assignment.notebooks[0]
-    mistake = demo_mistake(course, assignment)
+    mistake = demo_mistake(course, assignment) if mistakes else None
     for i in range(n):
         target = folder / "submitted" / f"student{i:03d}" / assignment_id
         shutil.copytree(released, target)  # coursekit/ and fixtures/ come along, as in a real submission

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import shutil
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-import nbformat
+from grade_throughput import make_course
 
-from autograder.commands.release import release
 from autograder.course import load_course
 from autograder.grading.batch import grade_batch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def spin() -> None:
@@ -33,21 +29,6 @@ def hold(gb: int) -> None:
     for block in blocks:
         block[::4096] = b"\1" * len(range(0, len(block), 4096))  # touch every page
     time.sleep(10**6)
-
-
-def make_course(folder: Path, n: int, assignment_id: str) -> Path:
-    """n honest submissions: the source notebook, in the release's folder layout."""
-    shutil.copytree(ROOT / "assignments", folder / "assignments")
-    shutil.copy(ROOT / "course.yml", folder / "course.yml")
-    course = load_course(folder / "course.yml")
-    assignment = course.assignment(assignment_id)
-    released = release(course, assignment)
-    source = course.root / assignment.notebooks[0]
-    for i in range(n):
-        target = folder / "submitted" / f"student{i:03d}" / assignment_id
-        shutil.copytree(released, target)
-        nbformat.write(nbformat.read(str(source), as_version=4), str(target / source.name))
-    return folder / "course.yml"
 
 
 def batch(course_file: Path, assignment_id: str) -> tuple[float, float, Counter, float]:
@@ -70,7 +51,7 @@ def main() -> None:
     parser.add_argument("--memory-gb", type=int, default=0, help="memory held by another process meanwhile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        course_file = make_course(Path(folder), args.submissions, args.assignment)
+        course_file = make_course(Path(folder), args.submissions, args.assignment, mistakes=False)
         _, _, _, quiet = batch(course_file, args.assignment)
         print(f"{args.submissions} honest submissions of {args.assignment}, --jobs 2: {quiet:.1f} s on an idle machine")
         context = multiprocessing.get_context("fork")
