@@ -197,7 +197,7 @@ def test_command_line_check_gives_the_notebooks_own_messages(course: Path, tmp_p
         sys.modules.pop("coursekit", None)
     assert line == "✗ " + str(info.value)
     assert "✗ " + str(blocked.value) in run.stdout.splitlines()
-    assert "not checked yet: it uses your scaled_dot_product_attention" in str(blocked.value)
+    assert "not checked yet: this part is meant to use your scaled_dot_product_attention" in str(blocked.value)
     assert "✓ causal-mask" in run.stdout
 
 

@@ -16,14 +16,16 @@ from .standins import attention
 
 # ---- scaled dot-product attention ----------------------------------------------------------------
 
-def _qkv_case(g: torch.Generator, label: str, b: int, h: int, lq: int, lk: int, d: int, mask: str,
+def _qkv_case(g: torch.Generator, label: str, b: int, h: int | None, lq: int, lk: int, d: int, mask: str,
               noncontiguous: bool = False, d_v: int | None = None) -> Case:
-    t = {n: torch.randn(b, h, l, d if n != "v" else d_v or d, generator=g) * 2 for n, l in (("q", lq), ("k", lk), ("v", lk))}
+    """q, k, v of shape (b, h, L, d), or (b, L, d) without a head axis when h is None."""
+    heads = () if h is None else (h,)
+    t = {n: torch.randn(b, *heads, l, d if n != "v" else d_v or d, generator=g) * 2 for n, l in (("q", lq), ("k", lk), ("v", lk))}
     args = ["q", "k", "v"]
     if mask == "causal":
         t["mask"] = causal_mask(lq, lk)
     elif mask == "padding":
-        keep = torch.ones(b, 1, 1, lk, dtype=torch.bool)
+        keep = torch.ones(b, *(1,) * len(heads), 1, lk, dtype=torch.bool)
         keep[0, ..., max(1, lk // 2):] = False
         t["mask"] = keep
     elif mask == "empty_row":
@@ -47,6 +49,7 @@ def _sdpa_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         _qkv_case(g, "non-contiguous inputs", 2, 2, 5, 5, 16 if hidden else 8, "causal", noncontiguous=True),
         _qkv_case(g, "values of another size than queries and keys (d_v != d_k)", 2, 2, 4, 6, 8 if hidden else 4, "causal",
                   d_v=24 if hidden else 12),
+        _qkv_case(g, "3-D inputs (no head axis), padding mask", 3 if hidden else 2, None, 5, 6 if hidden else 5, d, "padding"),
     ]
 
 
@@ -55,9 +58,11 @@ def _sdpa_ref(c: Case) -> Outputs:
 
 
 def _sdpa_variant(scale: str = "sqrt", axis: int = -1, mask_after: bool = False, ignore_mask: bool = False,
-                  keep_empty_rows: bool = False):
+                  keep_empty_rows: bool = False, inverted: bool = False):
     def run(c: Case) -> Outputs:
         q, k, v, mask = c.tensors["q"], c.tensors["k"], c.tensors["v"], c.tensors.get("mask")
+        if inverted and mask is not None:
+            mask = ~mask
         d = q.size(-1)
         divisor = {"sqrt": math.sqrt(d), "none": 1.0, "d": d, "d_v": math.sqrt(v.size(-1))}[scale]
         scores = q @ k.transpose(-2, -1) / divisor
@@ -87,6 +92,9 @@ SDPA = PartCheck(
                          "size of the queries and keys", _sdpa_variant(scale="d_v")),
         "empty_row_not_zeroed": ("a query that may attend to no key gets uniform weights (the softmax of equally "
                                  "masked scores); its weights and output must be zero", _sdpa_variant(keep_empty_rows=True)),
+        "mask_inverted": ("the mask is read the wrong way round: True means \"may attend\" here (PyTorch's "
+                          "key_padding_mask uses the opposite convention); hide the positions where it is False",
+                          _sdpa_variant(inverted=True)),
     })
 
 
@@ -121,7 +129,8 @@ def _mha_cases(g: torch.Generator, hidden: bool) -> list[Case]:
             case("cross-attention", 2, 3, 8, 16, 2, False), case("length 1, batch 1, 1 head", 1, 1, None, 8, 1, False)]
 
 
-def _mha_ref(c: Case, split_wrong: bool = False, no_output: bool = False, scale_by_d_model: bool = False) -> Outputs:
+def _mha_ref(c: Case, split_wrong: bool = False, no_output: bool = False, scale_by_d_model: bool = False,
+             merge_wrong: bool = False) -> Outputs:
     d, h = c.call.init["d_model"], c.call.init["n_heads"]
     m = MultiHeadAttention(d, h)
     m.load_state_dict({k.removeprefix("state."): v for k, v in c.tensors.items() if k.startswith("state.")})
@@ -134,6 +143,7 @@ def _mha_ref(c: Case, split_wrong: bool = False, no_output: bool = False, scale_
             return [m.w_o(m.merge_heads(out)), w]
     if split_wrong:  # (B, L, d) viewed as (B, H, L, d_head) directly, without the transpose
         m.split_heads = lambda t: t.reshape(t.size(0), h, t.size(1), d // h)
+    if merge_wrong:  # (B, H, L, d_head) viewed as (B, L, d) directly, without the transpose back
         m.merge_heads = lambda t: t.reshape(t.size(0), t.size(2), d)
     if no_output:
         m.w_o = torch.nn.Identity()
@@ -146,7 +156,12 @@ MHA = PartCheck(
     outputs=["output", "weights"], cases=_mha_cases, reference=_mha_ref,
     variants={
         "heads_split_wrong": ("the heads are split in the wrong order: view (B, L, d_model) as (B, L, H, d_head), "
-                              "then transpose to (B, H, L, d_head)", lambda c: _mha_ref(c, split_wrong=True)),
+                              "then transpose to (B, H, L, d_head)", lambda c: _mha_ref(c, split_wrong=True, merge_wrong=True)),
+        "heads_split_wrong_merged_right": ("the heads are split in the wrong order: view (B, L, d_model) as (B, L, H, "
+                                           "d_head), then transpose to (B, H, L, d_head)",
+                                           lambda c: _mha_ref(c, split_wrong=True, merge_wrong=False)),
+        "heads_merged_wrong": ("the heads are merged in the wrong order: transpose (B, H, L, d_head) back to (B, L, H, "
+                               "d_head) before reshaping to (B, L, d_model)", lambda c: _mha_ref(c, merge_wrong=True)),
         "no_output_projection": ("the output projection W_O is missing after merging the heads",
                                  lambda c: _mha_ref(c, no_output=True)),
         "scaled_by_d_model": ("the scores are divided by sqrt(d_model); each head attends over d_head = d_model / "

@@ -60,6 +60,17 @@ MISTAKES = [
        "        scores = q @ k.transpose(-2, -1) / math.sqrt(d)\n        if mask is not None:\n"
        "            scores = scores.masked_fill(~mask, float(\"-inf\"))\n        weights = scores.softmax(dim=-1)\n"
        "        out = weights @ v")], "sqrt(d_head)"),
+    ("an integer causal mask", "causal-mask",
+     [("return torch.ones(n, n, dtype=torch.bool).tril()", "return torch.ones(n, n, dtype=torch.long).tril()")],
+     "expected torch.bool"),
+    ("the mask read the wrong way round", "scaled-dot-product-attention",
+     [("scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)",
+       "scores = scores.masked_fill(mask, torch.finfo(scores.dtype).min)"),
+      ("weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)",
+       "weights = weights.masked_fill(mask.all(dim=-1, keepdim=True), 0.0)")], "wrong way round"),
+    ("heads merged without the transpose back", "multi-head-attention",
+     [("return self.w_o(out.transpose(1, 2).reshape(b, lq, d)), weights", "return self.w_o(out.reshape(b, lq, d)), weights")],
+     "merged in the wrong order"),
 ]
 MANUAL = ["heads-answer"]
 STYLES = [

@@ -22,7 +22,7 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
     for got, want, name in zip(outputs, expected, output_names):
         if not got.is_floating_point() and want.is_floating_point():
             return Verdict(False, f"{name} has dtype {got.dtype}, expected a floating-point tensor")
-        if got.is_floating_point() and not want.is_floating_point():
+        if got.is_floating_point() and not want.is_floating_point() or (want.dtype == torch.bool) != (got.dtype == torch.bool):
             return Verdict(False, f"{name} has dtype {got.dtype}, expected {want.dtype}")
     if all(close(g, w, op) for g, w in zip(outputs, expected)):
         return Verdict(True, "correct")

@@ -59,9 +59,9 @@ def problems_of(name: str, caller_for: Callable[[str], Caller], folder: Path = F
     the student's function or class of that name."""
     for part, target in builds_on(name, folder):
         if run_visible(part, caller_for(target), folder):
-            return [f"not checked yet: it uses your {target}, which fails its own check ({part}); fix that first. "
-                    f"(The grader grades this part with a correct {target} in its place: that mistake costs "
-                    f"the points of {part} only.)"]
+            return [f"not checked yet: this part is meant to use your {target}, which fails its own check ({part}); "
+                    f"fix that first. (The grader grades this part with a correct {target} in its place: that mistake "
+                    f"costs the points of {part} only.)"]
     meta = json.loads((folder / f"{name}.json").read_text())
     return run_visible(name, caller_for(meta["target"]), folder)
 
