@@ -69,17 +69,28 @@ def share_cpu(pid: int) -> Path | None:
     return _group("cpu", pid, {})
 
 
-def oom_killed(group: Path | None) -> bool:
-    """Whether the kernel killed a process of this memory group for going over its limit."""
+def oom_kill(group: Path | None) -> str | None:
+    """Whether the kernel's OOM killer killed a process of this memory group: "own" when the group had reached
+    its own limit (the student's code used too much), "host" when it had not (the whole machine ran out of
+    memory: not the student's doing), None when it killed nothing here."""
     if group is None:
-        return False
-    for name in ("memory.oom_control", "memory.events"):
+        return None
+    for name, reached in (("memory.events", ("max", "oom")), ("memory.oom_control", ())):
         try:
             fields = dict(line.split() for line in (group / name).read_text().splitlines() if line.strip())
         except (OSError, ValueError):
             continue
-        return int(fields.get("oom_kill", 0)) > 0
-    return False
+        if int(fields.get("oom_kill", 0)) == 0:
+            return None
+        if not reached:  # cgroup v1: the limit was reached if allocations ever failed against it
+            try:
+                reached_limit = int((group / "memory.failcnt").read_text()) > 0
+            except (OSError, ValueError):
+                reached_limit = True  # no evidence that the machine did it
+        else:
+            reached_limit = any(int(fields.get(key, 0)) > 0 for key in reached)
+        return "own" if reached_limit else "host"
+    return None
 
 
 def remove(group: Path | None) -> None:

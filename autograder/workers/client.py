@@ -18,7 +18,7 @@ import torch
 from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
-from ..sandbox.cgroups import cap_memory, cap_processes, oom_killed, share_cpu
+from ..sandbox.cgroups import cap_memory, cap_processes, oom_kill, share_cpu
 from ..sandbox.cgroups import sweep as sweep_groups
 from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
@@ -31,9 +31,9 @@ NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-
 
 
 class WorkerFailure(Exception):
-    """The worker died, hung past its time limit, or answered with something malformed. `machine` is True when
-    nothing the student's code did explains it (it was killed from outside, as the kernel's OOM killer does on a
-    busy machine): such a failure is never a grade."""
+    """The worker died, hung past its time limit, or answered with something malformed. `machine` is True only on
+    evidence that the machine did it (the kernel's OOM killer struck while the worker was under its own memory
+    limit, or the fork server it came from was killed): such a failure is never a grade."""
 
     def __init__(self, message: str, machine: bool = False) -> None:
         super().__init__(message)
@@ -41,6 +41,7 @@ class WorkerFailure(Exception):
 
 
 REPORT_WAIT_S = 10.0  # how long the namespace's parent may take to say how the worker ended
+SERVER_WAIT_S = 2.0  # how long a fork server that is being killed may take to be gone
 
 
 @dataclass
@@ -60,9 +61,11 @@ class ForkServer:
         fails to start falls back to none, and `self.bubblewrap` says which one runs."""
         sweep_groups()  # left by a grader that was killed
         want = bubblewrap_available() if bubblewrap is None else bubblewrap
+        self.start_timeout_s = start_timeout_s
         self.bubblewrap = want and self._start(start_timeout_s, True)
         if not self.bubblewrap and not self._start(start_timeout_s, False):
             raise RuntimeError("the worker fork server did not start")
+        self.generation = 0  # how many times it was started again after it died
         self.lock = threading.Lock()
 
     def _start(self, timeout: float, sandboxed: bool) -> bool:
@@ -92,12 +95,27 @@ class ForkServer:
         report_r, report_w = os.pipe()
         try:
             with self.lock:
+                if self.proc.poll() is not None:  # killed (the OOM killer's choice on a busy machine): start anew
+                    self.close()
+                    if not self._start(self.start_timeout_s, self.bubblewrap):
+                        raise RuntimeError("the worker fork server died and did not start again")
+                    self.generation += 1
                 socket.send_fds(self.sock, [json.dumps({"cwd": cwd}).encode()],
                                 [to_child_r, from_child_w, log.fileno(), report_w])
                 pid = json.loads(self.replies.readline())["pid"]
         finally:
             os.close(to_child_r), os.close(from_child_w), os.close(report_w)
         return pid, to_child_w, from_child_r, report_r
+
+    def died_since(self, generation: int) -> bool:
+        """Whether this server was killed (or started anew) since a worker forked at `generation` was forked."""
+        if self.generation != generation:
+            return True
+        try:
+            self.proc.wait(timeout=SERVER_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def close(self) -> None:
         try:
@@ -132,6 +150,7 @@ class Worker:
         self.memory_group = None  # its memory control group, likewise
         self.cpu_group = None  # its CPU control group, likewise
         self.out_of_memory = False  # whether the kernel killed it for going over its memory group's limit
+        self.host_out_of_memory = False  # whether the kernel killed it because the whole machine ran out
         self.cell_errors: list[dict[str, Any]] = []
         self.broken: str | None = None  # set when the notebook's code itself cannot be run: no retries
         self.disk_capped = False  # whether the worker's files live in a private, size-capped tmpfs
@@ -144,6 +163,7 @@ class Worker:
         self.log = tempfile.TemporaryFile()
         if self.server is not None:
             self.pid, self.write_fd, self.read_fd, self.report_fd = self.server.fork(self.cwd, self.log)
+            self.generation = self.server.generation
         else:
             to_child_r, to_child_w = os.pipe()
             from_child_r, from_child_w = os.pipe()
@@ -190,44 +210,48 @@ class Worker:
             self.stop()
             raise WorkerFailure(f"timed out after {timeout:g} s") from None
         except (PipeClosed, BrokenPipeError):  # it died, or closed its end: ask how it ended before killing it
-            explained, how = self._ending()
+            how = self._ending()
+            server_died = how is None and self.server is not None and self.server.died_since(self.generation)
             self.stop()
             if self.out_of_memory:
                 raise WorkerFailure(f"ran out of memory: the limit is {self.limits['memory_mb']} MB, counting "
                                     "shared memory and files too") from None
-            if not explained:
-                self.machine_faults.append(how)
-                raise WorkerFailure(f"the notebook's process {how}", machine=True) from None
-            raise WorkerFailure(f"the notebook's process stopped: {how}") from None
+            fault = ("was killed by the kernel's OOM killer when the machine ran out of memory (under its own "
+                     "limit)" if self.host_out_of_memory else "stopped when the grader's fork server was killed"
+                     if server_died else None)
+            if fault is not None:
+                self.machine_faults.append(fault)
+                raise WorkerFailure(f"the notebook's process {fault}", machine=True) from None
+            raise WorkerFailure(f"the notebook's process stopped: {how or 'it ended without saying how'}") from None
         except (WireError, OSError, ValueError) as err:
             self.stop()
             raise WorkerFailure(f"the notebook's process answered something malformed ({shown(err, 200)})") from None
 
-    def _ending(self) -> tuple[bool, str]:
-        """How the worker ended, from the report of its namespace's parent: (whether the student's code explains
-        it, in words). A SIGKILL that its memory group did not send, or an end that nobody reported, is the
-        machine's (the kernel's OOM killer, an operator); a process still running closed its pipe itself."""
+    def _ending(self) -> str | None:
+        """How the worker ended, in words, from the report of its namespace's parent; None when nobody reported
+        (no pid namespace, or the whole worker was killed). A process still running closed its pipe itself."""
         try:
             wait_ready(self.report_fd, time.monotonic() + REPORT_WAIT_S)
             raw = os.read(self.report_fd, 64)
         except WireTimeout:
-            return True, "closed its connection to the grader"
+            return "it closed its connection to the grader"
         except OSError:
             raw = b""
         try:
             code = json.loads(raw)["exit"]
         except (ValueError, KeyError, TypeError):
-            code = None
+            return None
         if type(code) is not int:
-            return False, "disappeared without an exit status (killed from outside)"
+            return None
         if code >= 0:
-            return True, f"it exited with status {code}"
-        if -code == signal.SIGKILL:
-            return False, "was killed from outside (SIGKILL)"
+            return f"it exited with status {code}"
         try:
-            return True, f"it was killed by {signal.Signals(-code).name}"
+            name = signal.Signals(-code).name
         except ValueError:
-            return True, f"it was killed by signal {-code}"
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:  # the grader's limits and this machine's memory are ruled out by the caller
+            return "it was killed by SIGKILL (a limit its own code set, or its own code)"
+        return f"it was killed by {name}"
 
     def memory_cap_mb(self) -> int:
         """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack
@@ -278,7 +302,8 @@ class Worker:
         except ProcessLookupError:
             pass
         code = self.proc.wait() if self.proc is not None else None
-        self.out_of_memory = oom_killed(self.memory_group)
+        kill = oom_kill(self.memory_group)
+        self.out_of_memory, self.host_out_of_memory = kill == "own", kill == "host"
         remove_group(self.group)  # after killing whatever of the worker's is still in it
         remove_group(self.memory_group)
         remove_group(self.cpu_group)
