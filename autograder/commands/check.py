@@ -28,20 +28,37 @@ def assignment_of(course: Course, notebook: Path) -> Assignment | None:
     return next((a for a in course.assignments for source in a.notebooks if source.name == notebook.name), None)
 
 
+MAX_FIXTURE_BYTES = 64 << 20
+
+
+def copy_released_fixtures(released: Path, into: Path) -> None:
+    """The fixture files of a release folder, read as untrusted data: only regular <part>.json and
+    <part>.safetensors files with plain names, never through a link, at most MAX_FIXTURE_BYTES each."""
+    from ..grading.intake import read_submitted_file
+    from ..text import is_plain_name
+
+    into.mkdir()
+    for path in sorted(released.iterdir()):
+        if path.suffix in (".json", ".safetensors") and is_plain_name(path.name) and not path.name.startswith("."):
+            data, _ = read_submitted_file(path, MAX_FIXTURE_BYTES)
+            if data is not None:
+                (into / path.name).write_bytes(data)
+
+
 def fixtures_for(notebook: Path, course: Course | None, folder: Path) -> Limits | None:
-    """Put the visible fixtures for `notebook` in `folder`: those released beside it, else the course's own.
-    Returns the limits to check under, or None when there are no fixtures for it."""
+    """Put the visible fixtures for `notebook` in `folder`: the course's own where course.yml knows the notebook,
+    else those released beside it. Returns the limits to check under, or None when there are none."""
     from ..student_files import write_support_files  # imports torch: not at start-up
 
     assignment = assignment_of(course, notebook) if course is not None else None
     released = notebook.resolve().parent / "fixtures"
-    if released.is_dir():
-        shutil.copytree(released, folder / "fixtures")
-    elif assignment is not None:
+    if assignment is not None:
         write_support_files(folder, assignment, course)
-    else:
-        return None
-    return assignment.limits if assignment is not None else Limits()
+        return assignment.limits
+    if released.is_dir() and not released.is_symlink():
+        copy_released_fixtures(released, folder / "fixtures")
+        return Limits()
+    return None
 
 
 def check_notebook(notebook: Path, course: Course | None) -> int:
@@ -49,11 +66,12 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
     from ..grading.intake import read_untrusted
     from ..notebook import code_to_run, nbgrader_meta
     from ..student_files import COURSEKIT
+    from ..text import shown
     from ..workers.client import Worker
 
     nb, notes = read_untrusted(notebook)
     for note in notes:
-        print(f"{notebook.name}: {note}")
+        print(shown(f"{notebook.name}: {note}", 1000))
     if nb is None:
         return 1
     with tempfile.TemporaryDirectory(prefix="check-") as scratch:
@@ -62,7 +80,8 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
         if limits is None:
             print(f"error: no fixtures/ folder beside {notebook}: run the check on the notebook in its release folder")
             return 2
-        shutil.copytree(COURSEKIT, support / "coursekit", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(COURSEKIT, support / "coursekit", ignore=shutil.ignore_patterns("__pycache__"),
+                        dirs_exist_ok=True)
         fixtures = support / "fixtures"
         ids = [g for c in nb.cells if (g := nbgrader_meta(c).get("grade_id")) and (fixtures / f"{g}.json").is_file()]
         failures = 0
@@ -78,7 +97,7 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
                         [f"answer with one of {', '.join(map(repr, meta['options']))}, not {value!r}"]
                     passed = f"answer recorded ({value!r}); it is graded after the deadline"
                 failures += bool(problems)
-                print(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}")
+                print(shown(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}", 4000))
     return 1 if failures else 0
 
 

@@ -23,11 +23,9 @@ def warm_up() -> object:
     import matplotlib
 
     matplotlib.use("Agg")
-    from IPython.core.interactiveshell import InteractiveShell
+    from .server import make_shell  # imported here, so children start with the server loaded
 
-    from . import server  # noqa: F401  (imported here, so children start with it loaded)
-
-    return InteractiveShell.instance(colors="nocolor")
+    return make_shell()
 
 
 def serve(sock: socket.socket, parent: int) -> None:

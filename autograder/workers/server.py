@@ -37,6 +37,17 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def make_shell() -> Any:
+    """The IPython shell that runs the notebook's cells, without a history database: IPython would otherwise open
+    the grader's ~/.ipython history before the sandbox is up, and the student's code would inherit that file."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    return InteractiveShell.instance(config=config, colors="nocolor")
+
+
 def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
     errors = []
     for i, source in enumerate(cells):
@@ -123,9 +134,7 @@ def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
     process ended (see enter_pid_namespace); no student code ever holds it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; the notebook's code may wait for children
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance(colors="nocolor")  # a fork server's child reuses the warm instance
+    shell = make_shell()  # a fork server's child reuses the warm instance
     header, _ = receive(read_fd, MAX_INPUT)
     gpu = bool(gpu_devices()) and header.get("memory_capped") is True  # a memory group limits this worker
     apply_limits(header["limits"], address_space=not gpu)
