@@ -312,7 +312,7 @@ def _table(g: torch.Generator, steps: int, vocab: int, eos: int, eos_from: int, 
 
 def _decode_cases(g: torch.Generator, hidden: bool, beam: bool) -> list[Case]:
     """The same kinds of toy model, visible and hidden. Each case is drawn until the mistakes it is meant to show
-    give another answer than the right one on it (all of them, unless `shows` names some)."""
+    (all of them, unless `shows` names some) give answers different from the right one."""
     check = BEAM if beam else GREEDY
 
     def case(label: str, vocab: int, max_len: int, eos_from: int, beam_size: int = 3, ending: str = "",
