@@ -125,8 +125,12 @@ def validate_mutants(course: Course, args: argparse.Namespace) -> int:
 def run(course: Course, args: argparse.Namespace) -> int:
     if args.mutants is not None:
         return validate_mutants(course, args)
+    from ..authoring.leaks import leaks  # reads notebooks: not at start-up
+
     problems = validate(course)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    print("course is valid" if not problems else f"{len(problems)} problem(s)")
+    warnings = leaks(course)
+    for line in problems + warnings:
+        print(line, file=sys.stderr)
+    counted = f" ({len(warnings)} warning(s))" if warnings else ""
+    print(("course is valid" if not problems else f"{len(problems)} problem(s)") + counted)
     return 1 if problems else 0
