@@ -31,13 +31,7 @@ NOTEBOOK_TIMEOUTS = 4  # running the notebook's own code may take this many per-
 
 
 class WorkerFailure(Exception):
-    """The worker died, hung past its time limit, or answered with something malformed. `machine` is True only on
-    evidence that the machine did it (the kernel's OOM killer struck while the worker was under its own memory
-    limit, or the fork server it came from was killed): such a failure is never a grade."""
-
-    def __init__(self, message: str, machine: bool = False) -> None:
-        super().__init__(message)
-        self.machine = machine
+    """The worker died, hung past its time limit, or answered with something malformed."""
 
 
 REPORT_WAIT_S = 10.0  # how long the namespace's parent may take to say how the worker ended
@@ -157,7 +151,8 @@ class Worker:
         self.seccomp = False  # whether the worker's dangerous system calls are refused
         self.own_pids = self.own_system = False  # a pid namespace; with its own /proc, /dev and /sys
         self.own_user = False  # a uid of its own
-        self.machine_faults: list[str] = []  # deaths that nothing in the student's code explains, for a retry
+        self.machine_faults: list[str] = []  # deaths the machine caused, on evidence (see _exchange): never a grade
+        self.generation = 0  # the fork server's generation when this worker was forked
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
@@ -186,7 +181,7 @@ class Worker:
                                        timeout=self.timeout_s * NOTEBOOK_TIMEOUTS)
         except WorkerFailure as err:
             self.broken = f"running the notebook's code failed: {err}"
-            raise WorkerFailure(self.broken, err.machine) from None
+            raise WorkerFailure(self.broken) from None
         errors = header.get("errors")
         if not isinstance(errors, list) or not all(isinstance(e, dict) and type(e.get("cell")) is int for e in errors):
             self.stop()
@@ -221,7 +216,7 @@ class Worker:
                      if server_died else None)
             if fault is not None:
                 self.machine_faults.append(fault)
-                raise WorkerFailure(f"the notebook's process {fault}", machine=True) from None
+                raise WorkerFailure(f"the notebook's process {fault}") from None
             raise WorkerFailure(f"the notebook's process stopped: {how or 'it ended without saying how'}") from None
         except (WireError, OSError, ValueError) as err:
             self.stop()
