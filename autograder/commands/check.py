@@ -66,7 +66,7 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
     from ..grading.intake import read_untrusted
     from ..notebook import code_to_run, nbgrader_meta
     from ..student_files import COURSEKIT
-    from ..text import shown
+    from ..text import is_plain_name, shown
     from ..workers.client import Worker
 
     nb, notes = read_untrusted(notebook)
@@ -83,11 +83,19 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
         shutil.copytree(COURSEKIT, support / "coursekit", ignore=shutil.ignore_patterns("__pycache__"),
                         dirs_exist_ok=True)
         fixtures = support / "fixtures"
-        ids = [g for c in nb.cells if (g := nbgrader_meta(c).get("grade_id")) and (fixtures / f"{g}.json").is_file()]
+        ids = [g for c in nb.cells if isinstance(g := nbgrader_meta(c).get("grade_id"), str) and is_plain_name(g)
+               and "/" not in g and (fixtures / f"{g}.json").is_file()]  # a grade id is the notebook's: untrusted
         failures = 0
         with Worker(code_to_run(nb), limits.check_timeout_s, cwd=scratch, limits=limits.for_worker()) as worker:
             for name in dict.fromkeys(ids):
-                meta = json.loads((fixtures / f"{name}.json").read_text())
+                try:
+                    meta = json.loads((fixtures / f"{name}.json").read_text())
+                except ValueError:
+                    meta = None
+                if not isinstance(meta, dict) or not isinstance(meta.get("target"), str):
+                    print(shown(f"✗ {name}: fixtures/{name}.json is not a fixture the autograder wrote", 1000))
+                    failures += 1
+                    continue
                 if "kind" in meta:
                     problems = problems_of(name, lambda target: worker_caller(worker, target), fixtures)
                     passed = "all visible checks pass"
