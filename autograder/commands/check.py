@@ -62,7 +62,7 @@ def fixtures_for(notebook: Path, course: Course | None, folder: Path) -> Limits 
 
 
 def check_notebook(notebook: Path, course: Course | None) -> int:
-    from ..coursekit.selfcheck import problems_of  # these import torch and nbformat: not at start-up
+    from ..coursekit.selfcheck import choice_problem, choice_recorded, problems_of  # torch, nbformat: not at start-up
     from ..grading.intake import read_untrusted
     from ..notebook import code_to_run, nbgrader_meta
     from ..student_files import COURSEKIT
@@ -101,9 +101,8 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
                     passed = "all visible checks pass"
                 else:
                     value, error = worker.get(meta["target"])
-                    problems = [] if error is None and value in meta["options"] else \
-                        [f"answer with one of {', '.join(map(repr, meta['options']))}, not {value!r}"]
-                    passed = f"answer recorded ({value!r}); it is graded after the deadline"
+                    problem = choice_problem(meta["options"], value if error is None else None)
+                    problems, passed = [problem] if problem else [], choice_recorded(value)
                 failures += bool(problems)
                 print(shown(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}", 4000))
     return 1 if failures else 0

@@ -43,9 +43,10 @@ def run_visible(name: str, call: Caller, folder: Path = FIXTURES) -> list[str]:
     return problems
 
 
-def builds_on(name: str, folder: Path = FIXTURES) -> list[tuple[str, str]]:
-    """(part, target) of the earlier parts whose targets the cases of part `name` use (the grader's stand-ins)."""
-    used = {n for spec in json.loads((folder / f"{name}.json").read_text())["cases"] for n in spec.get("substitute", {})}
+def builds_on(meta: dict[str, Any], folder: Path = FIXTURES) -> list[tuple[str, str]]:
+    """(part, target) of the earlier parts whose targets the cases of a part (its fixture's `meta`) use: the
+    grader's stand-ins."""
+    used = {n for spec in meta["cases"] for n in spec.get("substitute", {})}
     parts = []
     for path in sorted(folder.glob("*.json")):
         meta = json.loads(path.read_text())
@@ -57,12 +58,12 @@ def builds_on(name: str, folder: Path = FIXTURES) -> list[tuple[str, str]]:
 def problems_of(name: str, caller_for: Callable[[str], Caller], folder: Path = FIXTURES) -> list[str]:
     """The visible checks of part `name`, each earlier part it uses checked first. `caller_for(target)` calls
     the student's function or class of that name."""
-    for part, target in builds_on(name, folder):
+    meta = json.loads((folder / f"{name}.json").read_text())
+    for part, target in builds_on(meta, folder):
         if run_visible(part, caller_for(target), folder):
             return [f"not checked yet: this part is meant to use your {target}, which fails its own check ({part}); "
                     f"fix that first. (The grader grades this part with a correct {target} in its place: that mistake "
                     f"costs the points of {part} only.)"]
-    meta = json.loads((folder / f"{name}.json").read_text())
     return run_visible(name, caller_for(meta["target"]), folder)
 
 
@@ -89,9 +90,19 @@ def check(name: str, target: Any) -> None:
     print(f"✓ {name}: all visible checks pass")
 
 
+def choice_problem(options: list[str], answer: Any) -> str | None:
+    """What is wrong with a multiple-choice answer before the deadline: only that it is not an offered letter."""
+    return None if answer in options else f"answer with one of {', '.join(map(repr, options))}, not {answer!r}"
+
+
+def choice_recorded(answer: Any) -> str:
+    """What a ✓ for a multiple-choice answer says: it is kept, not yet judged."""
+    return f"answer recorded ({answer!r}); it is graded after the deadline"
+
+
 def check_choice(name: str, answer: Any, folder: Path = FIXTURES) -> None:
     """A multiple-choice answer must be one of the offered letters; whether it is right is graded later."""
-    options = json.loads((folder / f"{name}.json").read_text())["options"]
-    if answer not in options:
-        raise AssertionError(f"{name}: answer with one of {', '.join(map(repr, options))}, not {answer!r}")
-    print(f"✓ {name}: answer recorded ({answer!r}); it is graded after the deadline")
+    problem = choice_problem(json.loads((folder / f"{name}.json").read_text())["options"], answer)
+    if problem:
+        raise AssertionError(f"{name}: {problem}")
+    print(f"✓ {name}: {choice_recorded(answer)}")
