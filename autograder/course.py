@@ -55,6 +55,7 @@ class Assignment:
     limits: Limits
     notebooks: tuple[Path, ...] = ()
     status: str = "active"
+    data: tuple[Path, ...] = ()  # files students get in data/ beside the notebook (checkpoints), course-relative
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def load_course(path: str | Path = "course.yml") -> Course:
     for i, item in enumerate(items):
         key = ("assignments", i)
         a = r.mapping(item, key, {"id": True, "title": True, "points": True, "due": True, "notebooks": False,
-                                  "status": False, "late_policy": False, "limits": False})
+                                  "data": False, "status": False, "late_policy": False, "limits": False})
         aid = r.text(a["id"], key + ("id",))
         if aid in seen:
             raise r.fail(key + ("id",), f"duplicate assignment id {aid!r} (first used by assignments[{seen[aid]}])")
@@ -207,6 +208,7 @@ def load_course(path: str | Path = "course.yml") -> Course:
         assignments.append(Assignment(
             id=aid, title=r.text(a["title"], key + ("title",)), points=r.number(a["points"], key + ("points",)),
             due=r.timestamp(a["due"], key + ("due",)), status=status, notebooks=notebooks,
+            data=tuple(_data_files(r, a.get("data", []), key + ("data",), path.parent)),
             late_policy=r.late_policy(a.get("late_policy"), key + ("late_policy",), late),
             limits=r.limits(a.get("limits"), key + ("limits",), limits)))
     return Course(id=r.text(head["id"], ("course", "id")), title=r.text(head["title"], ("course", "title")),
@@ -230,4 +232,21 @@ def _notebooks(r: _Reader, value: Any, key: Key, root: Path, status: str) -> lis
         if Path(nb) in out:
             raise r.fail(key + (j,), f"notebook {nb!r} is listed twice")
         out.append(Path(nb))
+    return out
+
+
+def _data_files(r: _Reader, value: Any, key: Key, root: Path) -> list[Path]:
+    """Files shipped to students in data/: regular files inside the course folder, with distinct names."""
+    r.typed(value, key, list, "a list of file paths")
+    out: list[Path] = []
+    for j, name in enumerate(value):
+        name = r.text(name, key + (j,))
+        path = (root / name).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise r.fail(key + (j,), f"data file {name!r} is outside the course folder {root}")
+        if not path.is_file():
+            raise r.fail(key + (j,), f"data file {name!r} does not exist (looked in {root})")
+        if path.name in {p.name for p in out}:
+            raise r.fail(key + (j,), f"two data files are named {path.name!r}: students get both in data/")
+        out.append(Path(name))
     return out

@@ -13,8 +13,11 @@ COURSEKIT = Path(__file__).resolve().parent / "coursekit"
 
 
 def write_support_files(folder: Path, assignment: Assignment, course: Course) -> None:
-    """coursekit/ and fixtures/ in `folder`: what the visible checks need, and nothing hidden."""
+    """coursekit/, fixtures/ and data/ in `folder`: what the visible checks and the notebook need, nothing hidden."""
     shutil.copytree(COURSEKIT, folder / "coursekit", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     for nb_path in assignment.notebooks:
         for _, part in bind_parts(course, assignment, graded_cells(read_notebook(course.root / nb_path))):
             part.write_fixture(folder / "fixtures")
+    for name in assignment.data:
+        (folder / "data").mkdir(exist_ok=True)
+        shutil.copyfile(course.root / name, folder / "data" / Path(name).name)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.course import CourseError, LatePolicy, load_course
@@ -88,6 +89,10 @@ def test_valid_file_loads_into_typed_objects(tmp_path: Path) -> None:
     ("    points: 10", "    points: true", 13, r"expected a number, got a boolean True"),
     ("  id: demo\n", "", 1, r"course: missing required key 'id'"),
     ("device: cpu", "device: [cpu", 5, r"not valid YAML"),  # the parser notices on the next line
+    ("    points: 10", "    points: 10\n    data: [a1/missing.bin]", 14, r"assignments\[0\]\.data\[0\]: data file 'a1/missing.bin' does not exist"),
+    ("    points: 10", "    points: 10\n    data: [../outside.bin]", 14, r"data file '\.\./outside\.bin' is outside the course folder"),
+    ("    points: 10", "    points: 10\n    data: [a1/attention.ipynb, a1/../a1/attention.ipynb]", 14,
+     r"data\[1\]: two data files are named 'attention.ipynb'"),
 ])
 def test_mistakes_name_the_file_line_and_key(tmp_path: Path, old: str, new: str, line: int, message: str) -> None:
     assert old in VALID
@@ -95,6 +100,19 @@ def test_mistakes_name_the_file_line_and_key(tmp_path: Path, old: str, new: str,
     with pytest.raises(CourseError, match=message) as info:
         load_course(path)
     assert str(info.value).startswith(f"{path}:{line}: "), str(info.value)
+
+
+def test_data_files_are_listed_per_assignment_and_reach_the_folder_a_notebook_runs_in(tmp_path: Path) -> None:
+    from autograder.student_files import write_support_files
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.safetensors").write_bytes(b"\x00\x01checkpoint")
+    course = load_course(write(tmp_path, VALID.replace("    points: 10", "    points: 10\n    data: [weights/model.safetensors]", 1)))
+    a1, a2 = course.assignments
+    nbformat.write(nbformat.v4.new_notebook(), str(tmp_path / "a1" / "attention.ipynb"))
+    assert a1.data == (Path("weights/model.safetensors"),) and a2.data == ()
+    write_support_files(tmp_path / "out", a1, course)
+    assert (tmp_path / "out" / "data" / "model.safetensors").read_bytes() == b"\x00\x01checkpoint"
 
 
 def test_gradebook_url_is_taken_from_course_yml(tmp_path: Path) -> None:

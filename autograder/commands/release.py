@@ -9,7 +9,7 @@ from ..course import Assignment, Course
 from ..nbgrader_run import run_nbgrader
 
 HELP = "build the student release of assignments (all active ones by default)"
-SUPPORT = ("coursekit", "fixtures")
+SUPPORT = ("coursekit", "fixtures", "data")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,8 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def release(course: Course, assignment: Assignment) -> Path:
-    """release/<assignment>/: nbgrader's student version of each notebook, plus coursekit and fixtures.
-    Nothing else of the source folder goes out (its checks, stand-ins and typical mistakes stay behind)."""
+    """release/<assignment>/: nbgrader's student version of each notebook, plus coursekit, fixtures and the data
+    files course.yml lists. Nothing else of the source folder goes out (checks, stand-ins, typical mistakes)."""
     from ..student_files import write_support_files  # imports torch: not at start-up
 
     result = run_nbgrader(course, "generate_assignment", assignment.id, "--force")
@@ -26,14 +26,14 @@ def release(course: Course, assignment: Assignment) -> Path:
         raise RuntimeError(f"nbgrader generate_assignment {assignment.id} failed:\n{result.stdout}{result.stderr}")
     folder = course.root / "release" / assignment.id
     for path in folder.iterdir():
-        if path.name not in SUPPORT and not (path.is_file() and path.suffix == ".ipynb"):
+        if not (path.is_file() and path.suffix == ".ipynb"):  # support folders are written afresh below
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     write_support_files(folder, assignment, course)
     return folder
 
 
 def unexpected_files(folder: Path) -> list[str]:
-    """What a release folder holds besides notebooks, coursekit/ and fixtures/ (the release scan)."""
+    """What a release folder holds besides notebooks, coursekit/, fixtures/ and data/ (the release scan)."""
     return sorted(p.name for p in folder.iterdir()
                   if p.name not in SUPPORT and not (p.is_file() and p.suffix == ".ipynb"))
 
