@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,3 +251,15 @@ def _data_files(r: _Reader, value: Any, key: Key, root: Path) -> list[Path]:
             raise r.fail(key + (j,), f"two data files are named {path.name!r}: students get both in data/")
         out.append(Path(name))
     return out
+
+
+def copy_course(root: Path, dest: Path) -> Path:
+    """course.yml, assignments/ and every data file course.yml lists, copied from `root` into `dest`: a scratch
+    course for demos, benchmarks and tests. Returns the copy's course.yml."""
+    shutil.copytree(root / "assignments", dest / "assignments", dirs_exist_ok=True)
+    shutil.copy(root / "course.yml", dest / "course.yml")
+    for assignment in load_course(root / "course.yml").assignments:
+        for name in assignment.data:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / name, dest / name)
+    return dest / "course.yml"

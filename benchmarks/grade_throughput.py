@@ -26,7 +26,7 @@ import nbformat
 from autograder.commands.demo import demo_mistake
 from autograder.commands.release import release
 from autograder.content import checks_of
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 from autograder.grading.batch import grade_batch
 from autograder.grading.parts import PartCheck
 from autograder.nbgrader_run import nbgrader_args
@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_course(folder: Path, n: int, assignment_id: str, mistakes: bool = True) -> Path:
     """n submissions: every other one has the demo's typical bug for this assignment (none without `mistakes`)."""
-    shutil.copytree(ROOT / "assignments", folder / "assignments")
-    shutil.copy(ROOT / "course.yml", folder / "course.yml")
+    copy_course(ROOT, folder)
     course = load_course(folder / "course.yml")
     assignment = course.assignment(assignment_id)
     released = release(course, assignment)

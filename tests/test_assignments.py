@@ -4,14 +4,13 @@ of its own part, with a message that names the mistake, and each correct answer 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.content import folder_of, load_module
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 from autograder.grading.pipeline import grade_notebook
 from autograder.notebook import graded_cells, read_notebook
 from autograder.results import SubmissionResult
@@ -87,8 +86,7 @@ def test_release_hides_solutions_and_earns_zero(assignment_id: str, tmp_path: Pa
     from autograder.commands.release import release, unexpected_files
 
     course_dir = tmp_path / "course"
-    shutil.copytree(ROOT / "assignments", course_dir / "assignments")
-    shutil.copy(ROOT / "course.yml", course_dir / "course.yml")
+    copy_course(ROOT, course_dir)
     course = load_course(course_dir / "course.yml")
     assignment = course.assignment(assignment_id)
     folder = release(course, assignment)

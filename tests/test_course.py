@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import CourseError, LatePolicy, load_course
+from autograder.course import CourseError, LatePolicy, copy_course, load_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,13 +158,11 @@ def test_cli_reports_errors_and_prints_the_outline(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_workflow(tmp_path: Path) -> None:
-    import shutil
-
+    
     from autograder.content import folder_of, load_module
     from autograder.notebook import graded_cells, read_notebook
 
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     run = subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(tmp_path / "course.yml"), "demo"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr

@@ -7,6 +7,7 @@ import pytest
 
 from autograder import cli
 from autograder.commands import doctor
+from autograder.course import copy_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,10 +21,7 @@ def test_doctor_lists_every_protection(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_grading_refuses_without_landlock_unless_unsafe(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                         tmp_path: Path) -> None:
-    import shutil
-
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = str(tmp_path / "course.yml")
     monkeypatch.setattr(doctor, "abi_version", lambda: 0)
     code = cli.main(["--course", course, "grade", "a2-attention", "--submissions", str(tmp_path)])

@@ -3,7 +3,6 @@ notebook releases holds the solution of another assignment's graded part (assign
 attention and multi-head attention in its given cell; it now uses PyTorch's F.multi_head_attention_forward)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.authoring.leaks import leaks
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,8 +20,7 @@ def test_the_shipped_course_releases_no_assignment_s_answer_in_another() -> None
 
 
 def test_validate_warns_when_a_later_notebook_ships_an_earlier_answer(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     a2 = nbformat.read(str(ROOT / "assignments/a2-attention/attention.ipynb"), as_version=4)
     answer = next(c.source for c in a2.cells if "def scaled_dot_product_attention" in c.source and "BEGIN SOLUTION" in c.source)
     answer = "\n".join(line for line in answer.split("\n") if "SOLUTION" not in line)

@@ -12,12 +12,11 @@ import csv
 import multiprocessing
 import os
 import signal
-import shutil
 from pathlib import Path
 
 import pytest
 
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 from autograder.grading.batch import grade_batch
 from autograder.grading.pipeline import grade_notebook
 from autograder.sandbox.cgroups import oom_kill
@@ -80,8 +79,7 @@ def test_a_submission_the_machine_never_lets_finish_needs_regrade_and_records_no
     from autograder.commands.grade import summary
     from autograder.records.gradebook import open_gradebook
 
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = course.assignment(AID)
     submit(tmp_path, assignment, "bea", [])

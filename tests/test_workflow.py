@@ -15,6 +15,8 @@ import nbformat
 import pytest
 import torch
 
+from autograder.course import copy_course
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a2-attention"
 NOTEBOOK = "attention.ipynb"
@@ -51,8 +53,7 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("course")
-    shutil.copytree(ROOT / "assignments", root / "assignments")
-    shutil.copy(ROOT / "course.yml", root / "course.yml")
+    copy_course(ROOT, root)
     run = autograder(root, "release")
     assert run.returncode == 0, run.stderr
     source = root / "assignments" / ASSIGNMENT / NOTEBOOK
@@ -154,8 +155,7 @@ def test_validate_accepts_the_course_and_reports_broken_markup(course: Path, tmp
     run = autograder(course, "validate")
     assert run.returncode == 0, run.stderr
     broken = tmp_path / "broken"
-    shutil.copytree(course / "assignments", broken / "assignments")
-    shutil.copy(course / "course.yml", broken / "course.yml")
+    copy_course(course, broken)
     path = broken / "assignments" / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(str(path), as_version=4)
     graded_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]

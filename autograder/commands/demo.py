@@ -9,7 +9,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from ..course import Assignment, Course, load_course
+from ..course import Assignment, Course, copy_course, load_course
 from .grade import summary
 from .outline import render_outline
 from .release import release
@@ -61,8 +61,7 @@ def run_demo(course: Course) -> int:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir()
-    shutil.copytree(course.root / "assignments", work / "assignments")
-    shutil.copy(course.root / "course.yml", work / "course.yml")
+    copy_course(course.root, work)
     demo = load_course(work / "course.yml")
     print(render_outline(demo), "\n")
 

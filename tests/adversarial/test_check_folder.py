@@ -16,11 +16,10 @@ AID = "a2-attention"
 
 def test_a_hostile_release_folder_leaks_nothing_to_the_checked_code(tmp_path: Path) -> None:
     from autograder.commands.release import release
-    from autograder.course import load_course
+    from autograder.course import copy_course, load_course
 
     course_dir = tmp_path / "course"
-    shutil.copytree(ROOT / "assignments", course_dir / "assignments")
-    shutil.copy(ROOT / "course.yml", course_dir / "course.yml")
+    copy_course(ROOT, course_dir)
     folder = tmp_path / "student"
     shutil.copytree(release(load_course(course_dir / "course.yml"), load_course(course_dir / "course.yml").assignment(AID)), folder)
     secret = tmp_path / "ta-notes.txt"

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder.commands.doctor import _can_unshare_network
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = load_course(ROOT / "course.yml")
@@ -98,8 +98,7 @@ def test_machine_attacks_in_a_batch_cost_honest_students_nothing(tmp_path: Path,
     from autograder.grading.batch import grade_batch
 
     monkeypatch.setenv("GRADER_TOKEN", "grader-s3cret-token")  # the grader's environment: never the student's
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment("a2-attention"), limits=Limits(check_timeout_s=10, memory_mb=512))
     full = assignment.points - 2

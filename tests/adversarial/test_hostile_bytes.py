@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Limits, load_course
+from autograder.course import Limits, copy_course, load_course
 from autograder.grading.batch import grade_batch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +71,7 @@ def put(root: Path, student: str, content: bytes, name: bytes = b"attention.ipyn
 
 
 def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment(AID), limits=Limits(check_timeout_s=2.0))
     full = assignment.points - 2
@@ -118,8 +117,7 @@ def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path)
 
 @pytest.mark.parametrize("name", [b"stud\xffent", "stud\nent".encode()])
 def test_a_student_folder_whose_name_cannot_be_shown_is_reported_not_recorded(tmp_path: Path, name: bytes) -> None:
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     folder = os.fsencode(tmp_path / "submitted") + b"/" + name + b"/" + AID.encode()
     os.makedirs(folder)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import shutil
 import socket
 import tempfile
 import time
@@ -15,7 +14,7 @@ import psutil
 import pytest
 
 from autograder.grading.batch import grade_batch
-from autograder.course import Limits, load_course
+from autograder.course import Limits, copy_course, load_course
 from autograder.sandbox.stranger import BASE_UID
 from autograder.commands.release import release
 
@@ -61,8 +60,7 @@ def kinds(course_root: Path) -> dict[str, tuple[bytes | None, str, float | None]
 
 @pytest.mark.slow
 def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment(ASSIGNMENT), limits=Limits(check_timeout_s=1.0, memory_mb=1024))
     release(course, assignment)

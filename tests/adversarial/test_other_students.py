@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from autograder.commands.doctor import safe_to_grade
-from autograder.course import load_course
+from autograder.course import copy_course, load_course
 from autograder.grading.batch import grade_batch
 from autograder.sandbox.stranger import BASE_UID
 
@@ -68,8 +68,7 @@ def make_submission(root: Path, student: str, extra: str = "") -> None:
 
 @pytest.mark.skipif(not safe_to_grade()[0], reason="this machine cannot keep students apart")
 def test_an_attacker_cannot_touch_other_students_in_this_batch_or_the_next(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "assignments", tmp_path / "assignments")
-    shutil.copy(ROOT / "course.yml", tmp_path / "course.yml")
+    copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = course.assignment(AID)
     full = assignment.points - 2  # all but the hand-graded answer
