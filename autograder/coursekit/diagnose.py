@@ -44,7 +44,7 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
         g, w = got.double().flatten(), want.double().flatten()
         if w.norm() > 0 and g.norm() > 0:
             factor = float(g @ w / (w @ w))
-            if abs(factor - 1) > 1e-3 and close((w * factor).to(want.dtype), got.to(want.dtype), op):
+            if abs(factor - 1) > 1e-3 and close((w * factor).reshape(want.shape).to(want.dtype), got.to(want.dtype), op):
                 return Verdict(False, f"{name} is off by a constant factor of {factor:.4g}")
         diff = (g - w).abs()
         return Verdict(False, f"{name} differs from the expected values (largest difference {diff.max().item():.3g})")
