@@ -23,7 +23,7 @@ COURSE = load_course(ROOT / "course.yml")
 ASSIGNMENT = COURSE.assignment("a5-gpt")
 CHECKS = load_module(folder_of(COURSE, ASSIGNMENT), "checks")
 
-# (vocab_size, context_length, d_model, n_layers, n_heads)
+# (vocab_size, block_size, d_model, n_layers, n_heads)
 SIZES = [(11, 8, 4, 1, 1), (65, 32, 16, 2, 2), (257, 64, 48, 3, 4), (1000, 128, 64, 4, 8), (50257, 16, 32, 2, 4)]
 
 

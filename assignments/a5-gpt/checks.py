@@ -328,25 +328,53 @@ NEXT_TOKEN_LOSS = PartCheck(
 
 # ---- next-token probabilities --------------------------------------------------------------------------------------
 
-def _top_probability(logits: torch.Tensor, temperature: float, top_k: int | None) -> float:
-    """The largest probability of any row after temperature and top-k."""
+def _sorted_probs(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """Each row's probabilities after temperature and top-k, in descending order: what top-p reads."""
     scaled = logits / temperature
-    return float((scaled if top_k is None else top_k_filter(scaled, top_k)).softmax(-1).max())
+    return (scaled if top_k is None else top_k_filter(scaled, top_k)).softmax(-1).sort(dim=-1, descending=True).values
+
+
+def _top_p_is_clear(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float) -> bool:
+    """No row's running total lies within 1e-4 of p, and the token that crosses p is not tied with the next one:
+    the kept set depends neither on rounding nor on how ties are ordered."""
+    probs = _sorted_probs(logits, temperature, top_k)
+    total = probs.cumsum(-1)
+    crossing = (total < top_p).sum(-1, keepdim=True).clamp(max=probs.size(-1) - 2)  # (B, 1)
+    gap = probs.gather(-1, crossing) - probs.gather(-1, crossing + 1)
+    return bool((total - top_p).abs().min() > 1e-4 and gap.min() > 1e-6)
 
 
 def _sampling_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     """Each filter alone and together; top-k where the k-th largest logit is tied with the next one; top-p where
-    the most likely token alone holds more than p."""
+    the most likely token alone holds more than p; temperature and top-p where the temperature changes the kept
+    set (so that applying it after filtering shows). Top-p cases are drawn clear of the boundary (_top_p_is_clear),
+    and 1 <= top_k < V."""
     def case(label: str, b: int, vocab: int, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, ties: bool = False, dominant: bool = False) -> Case:
-        logits = torch.randn(b, vocab, generator=g) * 2
-        while top_p is not None and not dominant and _top_probability(logits, temperature, top_k) >= top_p:
-            logits = torch.randn(b, vocab, generator=g) * 2  # every row needs more than one token to cross p
+        def draw() -> torch.Tensor:
+            logits = torch.randn(b, vocab, generator=g) * 2
+            if dominant:
+                logits[:, 0] += 8
+            return logits
+
+        def kept(logits: torch.Tensor) -> torch.Tensor:
+            return top_p_filter(logits if top_k is None else top_k_filter(logits, top_k), top_p).isfinite()
+
+        def wanted(logits: torch.Tensor) -> bool:
+            if top_p is None:
+                return True
+            if not dominant and float(_sorted_probs(logits, temperature, top_k)[:, 0].max()) >= top_p:
+                return False  # every row needs more than one token to cross p
+            if temperature != 1.0 and torch.equal(kept(logits / temperature), kept(logits)):
+                return False  # the temperature must change the kept set of some row
+            return _top_p_is_clear(logits, temperature, top_k, top_p)
+
+        logits = draw()
+        while not wanted(logits):
+            logits = draw()
         if ties:  # the (k+1)-th largest logit of every row equals the k-th
             ranked = logits.sort(dim=-1, descending=True)
             logits.scatter_(-1, ranked.indices[:, top_k:top_k + 1], ranked.values[:, top_k - 1:top_k])
-        if dominant:
-            logits[:, 0] += 8
         return Case(label, {"logits": logits}, Call(args=("logits",),
                                                    options={"temperature": temperature, "top_k": top_k, "top_p": top_p}))
 
@@ -354,10 +382,12 @@ def _sampling_cases(g: torch.Generator, hidden: bool) -> list[Case]:
         return [case("temperature only", 2, 10, temperature=0.7), case("top-k", 2, 10, top_k=3),
                 case("top-k with ties", 2, 8, top_k=3, ties=True), case("top-p", 3, 12, top_p=0.8),
                 case("top-p with one dominant token", 2, 6, top_p=0.5, dominant=True),
+                case("temperature and top-p", 2, 10, temperature=0.5, top_p=0.75),
                 case("all three", 3, 12, temperature=1.5, top_k=6, top_p=0.7)]
     return [case("temperature only", 3, 16, temperature=1.8), case("top-k", 3, 20, top_k=5),
             case("top-k with ties", 3, 12, top_k=4, ties=True), case("top-p", 4, 20, top_p=0.6),
             case("top-p with one dominant token", 3, 9, top_p=0.4, dominant=True),
+            case("temperature and top-p", 3, 16, temperature=1.6, top_p=0.65),
             case("all three", 2, 25, temperature=0.6, top_k=8, top_p=0.85)]
 
 
@@ -365,7 +395,7 @@ def _probs(c: Case, temperature: str = "divide", k_shift: int = 0, crossing: boo
            renormalize: bool = True) -> Outputs:
     o = c.call.options
     raw = c.tensors["logits"]
-    logits = raw / o["temperature"] if temperature == "divide" else raw * o["temperature"]
+    logits = {"divide": raw / o["temperature"], "multiply": raw * o["temperature"], "after": raw}[temperature]
     if o["top_k"] is not None:
         if ties:
             logits = top_k_filter(logits, o["top_k"] + k_shift)
@@ -380,6 +410,8 @@ def _probs(c: Case, temperature: str = "divide", k_shift: int = 0, crossing: boo
             drop = probs.cumsum(-1) > o["top_p"]
             drop[:, 0] = False
             logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    if temperature == "after":
+        logits = logits / o["temperature"]
     if renormalize:
         return [logits.softmax(-1)]
     scaled = raw / o["temperature"]
@@ -392,6 +424,9 @@ NEXT_TOKEN_PROBS = PartCheck(
     variants={
         "temperature_multiplied": ("the logits are multiplied by the temperature; divide them by it (a temperature "
                                    "below 1 must sharpen the distribution)", lambda c: _probs(c, temperature="multiply")),
+        "temperature_after_filtering": ("the temperature is applied after filtering; divide the logits by it first, "
+                                        "so that top-p chooses from the tempered probabilities",
+                                        lambda c: _probs(c, temperature="after")),
         "top_k_plus_one": ("top-k keeps k + 1 tokens", lambda c: _probs(c, k_shift=1)),
         "top_k_minus_one": ("top-k keeps k - 1 tokens: the k-th largest logit must be kept too",
                             lambda c: _probs(c, k_shift=-1)),
@@ -407,19 +442,19 @@ NEXT_TOKEN_PROBS = PartCheck(
 
 # ---- parameter count -----------------------------------------------------------------------------------------------
 
-def parameter_count(vocab_size: int, context_length: int, d_model: int, n_layers: int, positions: bool = True,
+def parameter_count(vocab_size: int, block_size: int, d_model: int, n_layers: int, positions: bool = True,
                     tied: bool = True, biases: bool = True, layer_norms: bool = True) -> int:
     """A GPT-2-style model's parameters in closed form; the flags leave out one kind (a typical mistake).
     tests/test_gpt_parameter_count.py checks it against reference_impl's GPT and Hugging Face's GPT2LMHeadModel."""
     d = d_model
-    embeddings = vocab_size * d * (1 if tied else 2) + (context_length * d if positions else 0)
+    embeddings = vocab_size * d * (1 if tied else 2) + (block_size * d if positions else 0)
     per_layer = 12 * d * d + (4 * d + 4 * d + d if biases else 0) + (4 * d if layer_norms else 0)
     return embeddings + n_layers * per_layer + (2 * d if layer_norms else 0)
 
 
 def _count_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     def case(label: str, vocab: int, context: int, d: int, layers: int) -> Case:
-        options = {"vocab_size": vocab, "context_length": context, "d_model": d, "n_layers": layers}
+        options = {"vocab_size": vocab, "block_size": context, "d_model": d, "n_layers": layers}
         return Case(label, {}, Call(options=options, returns="ints"))
 
     def draw(low: int, high: int) -> int:
@@ -437,7 +472,7 @@ def _count(c: Case, **leave_out: bool) -> Outputs:
     o = c.call.options
     if not leave_out and o["d_model"] * o["n_layers"] <= 4096:  # small enough to build: count a real model
         model = GPT(GPTConfig(vocab_size=o["vocab_size"], d_model=o["d_model"], n_heads=1, n_layers=o["n_layers"],
-                              max_len=o["context_length"]))
+                              max_len=o["block_size"]))
         return [torch.tensor(count_parameters(model))]
     return [torch.tensor(parameter_count(**o, **leave_out))]
 
@@ -446,7 +481,7 @@ GPT_PARAMETER_COUNT = PartCheck(
     id="gpt-parameter-count", target="gpt_parameter_count", kind="function", op="elementwise", outputs=["count"],
     cases=_count_cases, reference=_count,
     variants={
-        "no_positions": ("the position embedding is not counted (context_length x d_model)",
+        "no_positions": ("the position embedding is not counted (block_size x d_model)",
                          lambda c: _count(c, positions=False)),
         "output_counted_twice": ("the output layer is counted as well as the token embedding; they are one tied "
                                  "matrix: count it once", lambda c: _count(c, tied=False)),

@@ -53,6 +53,9 @@ MISTAKES = [
      "losses are summed"),
     ("temperature multiplied", "next-token-probs", [("logits = logits / temperature", "logits = logits * temperature")],
      "multiplied"),
+    ("temperature applied after filtering", "next-token-probs",
+     [("    logits = logits / temperature\n", ""),
+      ("    return logits.softmax(dim=-1)\n", "    return (logits / temperature).softmax(dim=-1)\n")], "after filtering"),
     ("top-p drops the token that crosses p", "next-token-probs",
      [("above = probs.cumsum(dim=-1) - probs", "above = probs.cumsum(dim=-1)")], "cross p"),
     ("top-k keeps k + 1 tokens", "next-token-probs", [("min(top_k, logits.size(-1))", "min(top_k + 1, logits.size(-1))")],
@@ -65,9 +68,9 @@ MISTAKES = [
       ("    return logits.softmax(dim=-1)\n", "    return scaled.softmax(dim=-1).masked_fill(logits == float(\"-inf\"), 0.0)\n")],
      "not renormalized"),
     ("position embedding not counted", "gpt-parameter-count",
-     [("embeddings = (vocab_size + context_length) * d_model", "embeddings = vocab_size * d_model")], "position embedding"),
+     [("embeddings = (vocab_size + block_size) * d_model", "embeddings = vocab_size * d_model")], "position embedding"),
     ("tied output layer counted twice", "gpt-parameter-count",
-     [("embeddings = (vocab_size + context_length) * d_model", "embeddings = (2 * vocab_size + context_length) * d_model")],
+     [("embeddings = (vocab_size + block_size) * d_model", "embeddings = (2 * vocab_size + block_size) * d_model")],
      "count it once"),
     ("biases not counted", "gpt-parameter-count",
      [("attention = 4 * (d_model * d_model + d_model)", "attention = 4 * d_model * d_model"),
@@ -87,7 +90,7 @@ STYLES = [
         "        scores = scores.masked_fill(future, -1e9)\n"))]),
     ("the loss from log_softmax and gather", [(LOSS, "return -logits[:, :-1].log_softmax(dim=-1).gather(-1, idx[:, 1:, None]).mean()")]),
     ("the parameter count as 12 d^2 per layer plus the small terms",
-     [("    embeddings = (vocab_size + context_length) * d_model\n", "    d = d_model\n"
-       "    return (vocab_size + context_length) * d + n_layers * (12 * d * d + 13 * d) + 2 * d\n"
-       "    embeddings = (vocab_size + context_length) * d_model\n")]),
+     [("    embeddings = (vocab_size + block_size) * d_model\n", "    d = d_model\n"
+       "    return (vocab_size + block_size) * d + n_layers * (12 * d * d + 13 * d) + 2 * d\n"
+       "    embeddings = (vocab_size + block_size) * d_model\n")]),
 ]
