@@ -91,8 +91,9 @@ def test_release_hides_solutions_and_earns_zero(assignment_id: str, tmp_path: Pa
     assignment = course.assignment(assignment_id)
     folder = release(course, assignment)
     source = assignment.notebooks[0]
-    assert unexpected_files(folder) == [], "only notebooks, coursekit/ and fixtures/ go out"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["coursekit", "fixtures", *(n.name for n in assignment.notebooks)])
+    assert unexpected_files(folder) == [], "only notebooks, coursekit/, fixtures/ and data/ go out"
+    data = ["data"] if assignment.data else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["coursekit", "fixtures", *data, *(n.name for n in assignment.notebooks)])
     assert_nothing_hidden_in(folder, read_notebook(course.root / source))
     result = grade(course, assignment, folder / source.name, "nobody")
     assert result.score == 0

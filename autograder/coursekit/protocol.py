@@ -10,6 +10,24 @@ spec["returns"] = "ints" takes a (nested) list of ints and "text" takes a str (c
 spec["as_python"] maps tensor inputs (arguments or options) to the Python type their signature documents
 ("list[int]", "tuple[int, int]", "list[tuple[int, int]]"), in which they are passed instead of a tensor, and
 spec["step_tables"] maps an option name to a tensor turned into a toy model's step function (table_step).
+
+Parts that take or change modules (build_module):
+- spec["modules"] maps a keyword argument to a small module built from PyTorch layers: {"layers": {path: [type,
+  *sizes]}, "tied": {parameter: parameter}, "frozen": [parameter, ...]}, with type "Linear" (in, out),
+  "LinearNoBias" (in, out), "LayerNorm" (d) or "Embedding" (n, d); path "" is the layer itself, a dotted path
+  nests it in plain nn.Module containers. Its weights are the tensors named "<argument>.<parameter>" (all of them,
+  loaded strictly) or, when there are none, PyTorch's defaults. A module target gets these arguments in its
+  constructor, a function target in its call.
+- spec["load_state"] = False leaves a module target as its constructor made it (no "state.*" tensors are loaded).
+- spec["attributes"] maps attribute names of a module target to JSON values set after loading (a documented
+  attribute such as a scaling factor or a flag, so that a part is graded apart from how its constructor set it).
+- spec["methods"] lists no-argument methods of a module target, called in order (without gradients, like the
+  forward) after loading, before the forward.
+- spec["returns"] = "none" ignores the return value (a function that changes a module in place).
+- spec["reports"] lists outputs appended after the call, about the module target ("self") or a module argument:
+  "trainable:<module>" (its parameters with requires_grad as "name [shape]", sorted, one per line, as UTF-8
+  bytes, a tied parameter once), "zero:<module>.<parameter>" (a bool scalar: the parameter is all zeros) and
+  "state:<module>.<name>" (an entry of its state dict). Nothing but tensors and JSON crosses the wire.
 """
 from __future__ import annotations
 
@@ -69,13 +87,56 @@ def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
         if type(out) is torch.Tensor:
             return [out]
         if not _plain_ints(out):
-            raise PartError(f"returned a {type(out).__name__}, expected a list of ints")
+            raise PartError(f"returned a {type(out).__name__}, expected an int or a list of ints")
         return [torch.tensor(out, dtype=torch.long, device=device)]
     if returns == "text":
         if type(out) is not str:
             raise PartError(f"returned a {type(out).__name__}, expected a str")
         return [torch.tensor(list(out.encode("utf-8", "surrogatepass")), dtype=torch.uint8, device=device)]
     return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+LAYERS = {"Linear": lambda i, o: torch.nn.Linear(i, o), "LinearNoBias": lambda i, o: torch.nn.Linear(i, o, bias=False),
+          "LayerNorm": lambda d: torch.nn.LayerNorm(d), "Embedding": lambda n, d: torch.nn.Embedding(n, d)}
+
+
+def build_module(layout: dict[str, Any], tensors: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A module from its JSON layout (see spec["modules"] above); `tensors` are its weights, keyed by parameter
+    name (empty: PyTorch's default initialization)."""
+    layers = layout["layers"]
+    root = LAYERS[layers[""][0]](*layers[""][1:]) if "" in layers else torch.nn.Module()
+    for path, (kind, *sizes) in layers.items():
+        if path:
+            *parents, name = path.split(".")
+            holder = root
+            for part in parents:
+                if not hasattr(holder, part):
+                    holder.add_module(part, torch.nn.Module())
+                holder = getattr(holder, part)
+            holder.add_module(name, LAYERS[kind](*sizes))
+    for param, source in layout.get("tied", {}).items():
+        owner, _, name = param.rpartition(".")
+        setattr(root.get_submodule(owner), name, root.get_parameter(source))
+    if tensors:
+        root.load_state_dict(tensors, strict=True)
+    for param in layout.get("frozen", []):
+        root.get_parameter(param).requires_grad_(False)
+    return root
+
+
+def _report(what: str, subjects: dict[str, Any], device: torch.device) -> torch.Tensor:
+    """One entry of spec["reports"] (see above); `subjects` maps "self" and module arguments to the modules."""
+    kind, _, path = what.partition(":")
+    head, _, rest = path.partition(".")
+    module = subjects[head]
+    if kind == "trainable":
+        names = sorted(f"{name} {list(p.shape)}" for name, p in module.named_parameters() if p.requires_grad)
+        return torch.tensor(list("\n".join(names).encode()), dtype=torch.uint8, device=device)
+    if kind == "zero":
+        return (module.get_parameter(rest) == 0).all().reshape(())
+    if kind == "state":
+        return module.state_dict()[rest]
+    raise ValueError(f"unknown report {what!r}")
 
 
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
@@ -92,18 +153,29 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     options.update({k: as_python(tensors[v].tolist(), python[v]) if v in python else tensors[v]
                     for k, v in spec.get("tensor_options", {}).items()})
     options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
+    built = {name: build_module(layout, {k.removeprefix(f"{name}."): v for k, v in tensors.items()
+                                         if k.startswith(f"{name}.")}).to(device)
+             for name, layout in spec.get("modules", {}).items()}
     try:
+        subjects = dict(built)
         if kind == "module":
-            module = target(**spec.get("init", {}))
-            state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
-            module.load_state_dict(state, strict=True)
+            module = subjects["self"] = target(**spec.get("init", {}), **built)
+            if spec.get("load_state", True):
+                state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
+                module.load_state_dict(state, strict=True)
+            for name, value in spec.get("attributes", {}).items():
+                setattr(module, name, value)
             module.to(device).eval()
             with torch.no_grad():
+                for method in spec.get("methods", []):
+                    getattr(module, method)()
                 out = module(*args, **options)
         else:
             with torch.no_grad():
-                out = target(*args, **options)
-        outputs = as_outputs(out, spec.get("returns", "tensors"), device)
+                out = target(*args, **options, **built)
+        returns = spec.get("returns", "tensors")
+        outputs = [] if returns == "none" else as_outputs(out, returns, device)
+        outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise
     except Exception as err:  # the student's exception becomes a message, not a crash

@@ -40,7 +40,14 @@ class Call:
     as_python: tensor input -> the Python type its signature documents ("list[tuple[int, int]]"), passed so.
     noncontiguous: tensor arguments passed with other strides (same values).
     step_tables: keyword argument -> tensor turned into a toy model's step function.
-    returns: "tensors", "ints" (a list of ints) or "text" (a str).
+    returns: "tensors", "ints" (a list of ints), "text" (a str) or "none" (ignored: the part changes a module).
+    modules: keyword argument -> the JSON layout of a small module built for it (protocol.build_module); its
+        weights come from the tensors named "<argument>.*" (none: PyTorch's defaults).
+    load_state: False judges a module target as its constructor made it (no "state.*" tensors loaded).
+    attributes: attribute name -> JSON value, set on a module target after loading (documented attributes only).
+    methods: no-argument methods of a module target called in order after loading, before the forward.
+    reports: outputs appended after the call ("trainable:<module>", "zero:<module>.<parameter>",
+        "state:<module>.<name>"; the module target is "self"), see coursekit/protocol.py.
     substitute: name in the student's namespace -> trusted stand-in (a function or class of the assignment's
         standins.py) put there while this part is graded, so that an earlier part's bug costs that part only.
     """
@@ -54,15 +61,23 @@ class Call:
     step_tables: dict[str, str] = field(default_factory=dict)
     returns: str = "tensors"
     substitute: dict[str, Any] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_state: bool = True
+    attributes: dict[str, Any] = field(default_factory=dict)
+    methods: tuple[str, ...] = ()
+    reports: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form sent to a worker and written into fixtures (stand-ins by name only)."""
         spec: dict[str, Any] = {"args": list(self.args)}
-        for key in ("options", "init", "tensor_options", "step_tables", "as_python"):
+        for key in ("options", "init", "tensor_options", "step_tables", "as_python", "modules", "attributes"):
             if getattr(self, key):
                 spec[key] = dict(getattr(self, key))
-        if self.noncontiguous:
-            spec["noncontiguous"] = list(self.noncontiguous)
+        for key in ("noncontiguous", "methods", "reports"):
+            if getattr(self, key):
+                spec[key] = list(getattr(self, key))
+        if not self.load_state:
+            spec["load_state"] = False
         if self.returns != "tensors":
             spec["returns"] = self.returns
         if self.substitute:

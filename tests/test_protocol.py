@@ -1,0 +1,119 @@
+"""The protocol's support for parts that take or change modules (Call.modules, load_state, methods, reports,
+returns="none"): built modules, their weights and ties, the order of the calls, and what comes back as tensors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from autograder.coursekit.protocol import PartError, build_module, invoke
+from autograder.grading.parts import Call
+
+STACK = {"layers": {"emb": ["Embedding", 5, 4], "block.fc": ["Linear", 4, 6], "block.ln": ["LayerNorm", 6],
+                    "head": ["LinearNoBias", 4, 5]},
+         "tied": {"head.weight": "emb.weight"}, "frozen": ["block.ln.weight"]}
+
+
+def text(t: torch.Tensor) -> str:
+    return bytes(t.tolist()).decode()
+
+
+def test_a_layout_builds_nested_layers_with_ties_frozen_parameters_and_given_weights() -> None:
+    model = build_module(STACK, {})
+    assert type(model) is torch.nn.Module and type(model.block) is torch.nn.Module
+    assert model.head.weight is model.emb.weight
+    assert [n for n, _ in model.named_parameters()] == ["emb.weight", "block.fc.weight", "block.fc.bias",
+                                                        "block.ln.weight", "block.ln.bias"]
+    assert not model.block.ln.weight.requires_grad and model.block.fc.weight.requires_grad
+    layer = build_module({"layers": {"": ["Linear", 3, 2]}}, {"weight": torch.ones(2, 3), "bias": torch.zeros(2)})
+    assert type(layer) is torch.nn.Linear and torch.equal(layer.weight, torch.ones(2, 3))
+    with pytest.raises(RuntimeError):  # weights are loaded strictly
+        build_module({"layers": {"": ["Linear", 3, 2]}}, {"weight": torch.ones(2, 3)})
+
+
+class Scaled(torch.nn.Module):
+    """A module target that takes a module in its constructor and has no-argument methods."""
+
+    def __init__(self, base: torch.nn.Linear, factor: float) -> None:
+        super().__init__()
+        self.base, self.factor = base, factor
+        self.extra = torch.nn.Parameter(torch.zeros(base.out_features))
+        base.requires_grad_(False)
+        self.calls: list[str] = []
+
+    def double(self) -> None:
+        self.calls.append("double")
+        self.base.weight *= 2  # in place on a frozen weight: the protocol calls methods without gradients
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append("forward")
+        return self.base(x) * self.factor + self.extra
+
+
+def test_a_module_target_gets_built_modules_then_its_state_then_methods_then_the_forward() -> None:
+    x, w, b = torch.randn(3, 4), torch.randn(2, 4), torch.randn(2)
+    call = Call(args=("x",), init={"factor": 3.0}, modules={"base": {"layers": {"": ["Linear", 4, 2]}}},
+                methods=("double",), reports=("state:self.base.weight", "zero:self.extra", "trainable:self"))
+    spec = json.loads(json.dumps(call.to_wire()))  # the wire is JSON
+    tensors = {"x": x, "state.base.weight": w, "state.base.bias": b, "state.extra": torch.ones(2)}
+    out, weight, zero, trainable = invoke(Scaled, "module", tensors, spec)
+    assert torch.allclose(out, (x @ (2 * w).T + b) * 3 + 1) and torch.equal(weight, 2 * w)
+    assert zero.dtype == torch.bool and not zero.item() and text(trainable) == "extra [2]"
+
+
+def test_load_state_false_judges_the_module_as_its_constructor_made_it() -> None:
+    w, b = torch.randn(2, 4), torch.randn(2)
+    call = Call(args=("x",), init={"factor": 1.0}, modules={"base": {"layers": {"": ["Linear", 4, 2]}}},
+                load_state=False, reports=("zero:self.extra",))
+    x = torch.randn(1, 4)
+    out, zero = invoke(Scaled, "module", {"x": x, "base.weight": w, "base.bias": b}, call.to_wire())
+    assert torch.allclose(out, x @ w.T + b) and zero.item()
+
+
+def test_a_function_gets_built_modules_as_keyword_arguments_and_returns_none_keeps_only_the_reports() -> None:
+    def freeze_all_but_biases(model: torch.nn.Module, keep: list[str]) -> torch.nn.Module:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.endswith("bias") or name in keep)
+        return model  # ignored
+
+    call = Call(options={"keep": ["emb.weight"]}, modules={"model": STACK}, returns="none", reports=("trainable:model",))
+    (trainable,) = invoke(freeze_all_but_biases, "function", {}, call.to_wire())
+    assert text(trainable) == "block.fc.bias [6]\nblock.ln.bias [6]\nemb.weight [5, 4]"  # the tied matrix once
+
+
+def test_a_function_may_return_an_int_about_a_built_module() -> None:
+    call = Call(modules={"model": STACK}, returns="ints")
+    (count,) = invoke(lambda model: sum(p.numel() for p in model.parameters()), "function", {}, call.to_wire())
+    assert count.item() == 20 + 24 + 6 + 12
+
+
+def test_errors_in_methods_and_reports_are_the_students() -> None:
+    call = Call(args=("x",), init={"factor": 1.0}, modules={"base": {"layers": {"": ["Linear", 4, 2]}}},
+                load_state=False, methods=("merge",))
+    with pytest.raises(PartError, match="AttributeError"):
+        invoke(Scaled, "module", {"x": torch.randn(1, 4)}, call.to_wire())
+    call = Call(args=("x",), init={"factor": 1.0}, modules={"base": {"layers": {"": ["Linear", 4, 2]}}},
+                load_state=False, reports=("zero:self.lora_B",))
+    with pytest.raises(PartError, match="lora_B"):
+        invoke(Scaled, "module", {"x": torch.randn(1, 4)}, call.to_wire())
+
+
+def test_call_to_wire_leaves_out_the_defaults() -> None:
+    assert Call(args=("x",)).to_wire() == {"args": ["x"]}
+    wire = Call(modules={"m": STACK}, load_state=False, methods=("merge",), reports=("trainable:m",)).to_wire()
+    assert wire == {"args": [], "modules": {"m": STACK}, "load_state": False, "methods": ["merge"],
+                    "reports": ["trainable:m"]}
+
+
+def test_attributes_are_set_after_loading_and_before_the_methods() -> None:
+    w, b = torch.randn(2, 4), torch.randn(2)
+    call = Call(args=("x",), init={"factor": 1.0}, modules={"base": {"layers": {"": ["Linear", 4, 2]}}},
+                attributes={"factor": 5.0}, returns="none", reports=("state:self.base.weight",), methods=("double",))
+    tensors = {"x": torch.randn(1, 4), "state.base.weight": w, "state.base.bias": b, "state.extra": torch.zeros(2)}
+    (weight,) = invoke(Scaled, "module", tensors, json.loads(json.dumps(call.to_wire())))
+    assert torch.equal(weight, 2 * w)
+    module = Scaled(torch.nn.Linear(4, 2), 1.0)
+    invoke(lambda **kw: module, "module", {"x": torch.randn(1, 4)},
+           {**Call(args=("x",), load_state=False, attributes={"factor": 5.0}).to_wire()})
+    assert module.factor == 5.0
