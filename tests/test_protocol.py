@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from autograder.coursekit.protocol import PartError, build_module, invoke
+from autograder.coursekit.protocol import PartError, as_outputs, build_module, invoke
 from autograder.grading.parts import Call
 
 STACK = {"layers": {"emb": ["Embedding", 5, 4], "block.fc": ["Linear", 4, 6], "block.ln": ["LayerNorm", 6],
@@ -117,3 +117,14 @@ def test_attributes_are_set_after_loading_and_before_the_methods() -> None:
     invoke(lambda **kw: module, "module", {"x": torch.randn(1, 4)},
            {**Call(args=("x",), load_state=False, attributes={"factor": 5.0}).to_wire()})
     assert module.factor == 5.0
+
+
+def test_ints_may_come_as_a_tuple_of_python_numpy_or_tensor_integers_but_not_floats_or_bools() -> None:
+    import numpy as np
+
+    cpu = torch.device("cpu")
+    for answer in [(3, 5), [3, 5], (torch.tensor(3), np.int64(5)), torch.tensor([3, 5])]:
+        assert torch.equal(as_outputs(answer, "ints", cpu)[0], torch.tensor([3, 5])), answer
+    for answer in [(3.0, 5), (True, 5), (torch.tensor(3.0), 5), "3 5"]:
+        with pytest.raises(PartError, match=r"your code returned a \w+, expected an int or a list \(or tuple\) of ints"):
+            as_outputs(answer, "ints", cpu)

@@ -6,7 +6,8 @@ A case is a set of named tensors plus JSON options:
   put in eval mode, then called as module(*args, **options).
 With spec["device"] = "cuda", inputs and module move to the GPU first; outputs come back to the CPU.
 Outputs must be plain torch.Tensor objects (a tuple of them for several outputs), except that
-spec["returns"] = "ints" takes a (nested) list of ints and "text" takes a str (compared as UTF-8 bytes).
+spec["returns"] = "ints" takes a (nested) list or tuple of integers (Python, NumPy or 0-d tensors) and "text" takes
+a str (compared as UTF-8 bytes).
 spec["as_python"] maps tensor inputs (arguments or options) to the Python type their signature documents
 ("list[int]", "tuple[int, int]", "list[tuple[int, int]]"), in which they are passed instead of a tensor, and
 spec["step_tables"] maps an option name to a tensor turned into a toy model's step function (table_step).
@@ -31,6 +32,7 @@ Parts that take or change modules (build_module):
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -75,10 +77,19 @@ def as_python(value: Any, annotation: str) -> Any:
     raise ValueError(f"cannot pass a tensor as {annotation}")
 
 
+def _is_int(value: Any) -> bool:
+    """A Python or NumPy integer, or a 0-d integer tensor (what indexing a tensor gives); not a bool."""
+    if type(value) is torch.Tensor:
+        return value.dim() == 0 and not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _plain_ints(value: Any) -> bool:
-    if type(value) is int:
-        return True
-    return type(value) in (list, tuple) and all(_plain_ints(v) for v in value)
+    return _is_int(value) or type(value) in (list, tuple) and all(_plain_ints(v) for v in value)
+
+
+def _as_ints(value: Any) -> Any:
+    return [_as_ints(v) for v in value] if type(value) in (list, tuple) else int(value)
 
 
 def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
@@ -87,11 +98,11 @@ def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
         if type(out) is torch.Tensor:
             return [out]
         if not _plain_ints(out):
-            raise PartError(f"returned a {type(out).__name__}, expected an int or a list of ints")
-        return [torch.tensor(out, dtype=torch.long, device=device)]
+            raise PartError(f"your code returned a {type(out).__name__}, expected an int or a list (or tuple) of ints")
+        return [torch.tensor(_as_ints(out), dtype=torch.long, device=device)]
     if returns == "text":
         if type(out) is not str:
-            raise PartError(f"returned a {type(out).__name__}, expected a str")
+            raise PartError(f"your code returned a {type(out).__name__}, expected a str")
         return [torch.tensor(list(out.encode("utf-8", "surrogatepass")), dtype=torch.uint8, device=device)]
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -179,10 +190,10 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     except PartError:
         raise
     except Exception as err:  # the student's exception becomes a message, not a crash
-        raise PartError(f"{type(err).__name__}: {err}") from None
+        raise PartError(f"your code raised {type(err).__name__}: {err}") from None
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:
-            raise PartError(f"output {i} is a {type(o).__name__}, expected a torch.Tensor")
+            raise PartError(f"your code returned output {i} as a {type(o).__name__}, expected a torch.Tensor")
         if tensors and o.device != device:  # a part that gets no tensors (a mask of size n) may answer on the CPU
-            raise PartError(f"output {i} is on {o.device}, but the inputs were on {device}")
+            raise PartError(f"your code returned output {i} on {o.device}, but the inputs were on {device}")
     return [o.cpu() for o in outputs]

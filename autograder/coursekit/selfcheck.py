@@ -35,7 +35,7 @@ def run_visible(name: str, call: Caller, folder: Path = FIXTURES) -> list[str]:
         try:
             outputs = call(meta["kind"], case.tensors, case.spec)
         except PartError as err:
-            problems.append(f"case {i + 1} ({case.spec['label']}): your code raised {err}")
+            problems.append(f"case {i + 1} ({case.spec['label']}): {err}")  # PartError says what the code did
             continue
         verdict = diagnose(outputs, case.expected, case.variants, meta["messages"], meta["op"], meta["outputs"])
         if not verdict.passed:
