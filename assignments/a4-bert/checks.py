@@ -79,18 +79,22 @@ EMBEDDINGS = PartCheck(
 
 # ---- the masking rule ------------------------------------------------------------------------------------------
 
-SPECIALS = {"ids 0-4 special, [MASK] = 4": (4, [0, 1, 2, 3, 4]), "another [MASK] id": (1, [0, 1, 2, 3])}
+# (mask_id, [UNK] id, special_ids); [PAD] 0, [CLS] 2 and [SEP] 3 in both. In the second, [UNK] = 7 lies among the
+# ordinary ids, so that neither a hard-coded list of ids nor "tokens > max(special_ids)" passes for the rule.
+SPECIALS = {"ids 0-4 special, [MASK] = 4": (4, 1, [0, 1, 2, 3, 4]),
+            "[MASK] = 1, [UNK] = 7 among the ordinary ids": (1, 7, [0, 1, 2, 3, 7])}
 
 
-def _pairs(g: torch.Generator, b: int, length: int, vocab: int, specials: list[int]) -> torch.Tensor:
-    """[CLS] A [SEP] B [SEP] [PAD]...: a random split and a random amount of padding in every row."""
-    pad, cls, sep = 0, 2, 3  # special in both vocabularies of the cases
-    ordinary = torch.randint(max(specials) + 1, vocab, (b, length), generator=g)
+def _pairs(g: torch.Generator, b: int, length: int, vocab: int, unk: int, specials: list[int]) -> torch.Tensor:
+    """[CLS] A [SEP] B [SEP] [PAD]...: a random split, two [UNK]s and a random amount of padding in every row."""
+    pad, cls, sep = 0, 2, 3
+    ordinary = torch.tensor([i for i in range(vocab) if i not in specials])
     rows = []
-    for row in ordinary:
+    for _ in range(b):
+        r = ordinary[torch.randint(len(ordinary), (length,), generator=g)]
         n = length - int(torch.randint(0, 3, (1,), generator=g))
         split = int(torch.randint(2, n - 2, (1,), generator=g))
-        r = row.clone()
+        r[torch.randint(1, n - 1, (2,), generator=g)] = unk
         r[0], r[split], r[n - 1] = cls, sep, sep
         r[n:] = pad
         rows.append(r)
@@ -99,30 +103,35 @@ def _pairs(g: torch.Generator, b: int, length: int, vocab: int, specials: list[i
 
 def _mask_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     """Each case's draws are made again by the reference from the same seed: the rule is graded on the very draws
-    it is given. Each case is drawn until every mistake gives another answer on it."""
+    it is given. Each case is drawn until every mistake that can show gives another answer on it, and at least two chosen
+    positions get a random token other than their own."""
     def case(label: str, b: int, length: int, vocab: int, prob: float, specials: str) -> Case:
-        mask_id, special_ids = SPECIALS[specials]
-        for _ in range(500):
+        mask_id, unk, special_ids = SPECIALS[specials]
+        for _ in range(5000):
             seed = int(torch.randint(2**31, (1,), generator=g))
             replay = torch.Generator().manual_seed(seed)
-            tokens = _pairs(g, b, length, vocab, special_ids)
+            tokens = _pairs(g, b, length, vocab, unk, special_ids)
             t = {"tokens": tokens, "chosen_draw": torch.rand(tokens.shape, generator=replay),
                  "action_draw": torch.rand(tokens.shape, generator=replay),
                  "random_tokens": torch.randint(vocab, tokens.shape, generator=replay),
                  "seed": torch.tensor(seed), "vocab_size": torch.tensor(vocab)}
             c = Case(label, t, Call(args=("tokens", "chosen_draw", "action_draw", "random_tokens"),
                                     options={"mask_id": mask_id, "special_ids": special_ids, "prob": prob}))
-            if _shows(MASKING, c, tuple(MASKING.variants)):
+            randomized = (t["chosen_draw"] < prob) & ~torch.isin(tokens, torch.tensor(special_ids)) & (
+                t["action_draw"] >= 0.8) & (t["action_draw"] < 0.9) & (t["random_tokens"] != tokens)
+            smallest = special_ids == list(range(len(special_ids)))  # then "tokens > max(special_ids)" is right
+            if int(randomized.sum()) >= 2 and _shows(MASKING, c, tuple(k for k in MASKING.variants
+                                                                    if not (smallest and k == "above_max"))):
                 return c
         raise RuntimeError(f"no draw for {label!r} tells every mistake apart")
 
     if not hidden:
         return [case("a batch of sentence pairs", 4, 16, 30, 0.15, "ids 0-4 special, [MASK] = 4"),
                 case("a higher masking rate", 2, 12, 20, 0.5, "ids 0-4 special, [MASK] = 4"),
-                case("another [MASK] id", 3, 10, 25, 0.4, "another [MASK] id")]
+                case("[UNK] among the ordinary ids", 3, 10, 25, 0.4, "[MASK] = 1, [UNK] = 7 among the ordinary ids")]
     return [case("a batch of sentence pairs", 6, 24, 40, 0.15, "ids 0-4 special, [MASK] = 4"),
             case("a higher masking rate", 3, 14, 30, 0.5, "ids 0-4 special, [MASK] = 4"),
-            case("another [MASK] id", 2, 12, 35, 0.3, "another [MASK] id")]
+            case("[UNK] among the ordinary ids", 2, 12, 35, 0.3, "[MASK] = 1, [UNK] = 7 among the ordinary ids")]
 
 
 def _mask_ref(c: Case) -> Outputs:
@@ -133,12 +142,13 @@ def _mask_ref(c: Case) -> Outputs:
                             generator=replay))
 
 
-def _mask_mistake(c: Case, specials_chosen: bool = False, labels: str = "chosen", all_mask: bool = False,
-                  swapped: bool = False) -> Outputs:
+def _mask_mistake(c: Case, specials_chosen: bool = False, special_ids: list[int] | None = None, above_max: bool = False,
+                  labels: str = "chosen", all_mask: bool = False, swapped: bool = False) -> Outputs:
     """The rule written with one typical mistake, from the case's draws."""
     t, o = c.tensors, c.call.options
     tokens, action = t["tokens"], t["action_draw"]
-    special = torch.isin(tokens, torch.tensor(o["special_ids"]))
+    ids = o["special_ids"] if special_ids is None else special_ids
+    special = tokens <= max(ids) if above_max else torch.isin(tokens, torch.tensor(ids))
     chosen = (t["chosen_draw"] < o["prob"]) & (torch.ones_like(special) if specials_chosen else ~special)
     to_mask = chosen & (action < 0.8) if not all_mask else chosen
     to_random = chosen & ((action >= 0.9) if swapped else ((action >= 0.8) & (action < 0.9))) & ~to_mask
@@ -156,6 +166,10 @@ MASKING = PartCheck(
     variants={
         "specials_chosen": ("special tokens ([CLS], [SEP], [PAD], ...) are chosen too; only ordinary tokens may be "
                             "chosen", lambda c: _mask_mistake(c, specials_chosen=True)),
+        "hard_coded_specials": ("the special ids are hard-coded as [PAD], [CLS], [SEP] (0, 2, 3); never choose any id "
+                                "of special_ids ([UNK] and [MASK] too)", lambda c: _mask_mistake(c, special_ids=[0, 2, 3])),
+        "above_max": ("only ids above the largest special id are chosen; special_ids need not be the smallest ids: "
+                      "test membership (torch.isin)", lambda c: _mask_mistake(c, above_max=True)),
         "labels_everywhere": ("labels hold the original token everywhere; they are -100 at every position that was "
                               "not chosen, so the loss ignores it", lambda c: _mask_mistake(c, labels="everywhere")),
         "all_mask": ("every chosen token becomes [MASK]; only 80% do (action_draw < 0.8), 10% get a random token and "
@@ -199,7 +213,8 @@ def _mlm_ref(c: Case, activation: str = "gelu", norm: bool = True, bias: bool = 
         if activation == "gelu" and norm and bias and transpose:
             return [m(h)]
         x = m.transform(h)
-        x = {"gelu": F.gelu, "relu": F.relu, "none": lambda v: v}[activation](x)
+        x = {"gelu": F.gelu, "gelu_tanh": lambda v: F.gelu(v, approximate="tanh"), "relu": F.relu,
+             "none": lambda v: v}[activation](x)
         x = m.norm(x) if norm else x
         return [x @ (table.T if transpose else table) + (m.bias if bias else 0)]
 
@@ -210,6 +225,8 @@ MLM_HEAD = PartCheck(
     variants={
         "no_gelu": ("there is no GELU after the transform layer", lambda c: _mlm_ref(c, activation="none")),
         "relu": ("the activation is ReLU; BERT's head uses GELU", lambda c: _mlm_ref(c, activation="relu")),
+        "gelu_tanh": ("the GELU is the tanh approximation; use its exact form, F.gelu's default",
+                      lambda c: _mlm_ref(c, activation="gelu_tanh")),
         "no_norm": ("the LayerNorm (self.norm) after the activation is missing", lambda c: _mlm_ref(c, norm=False)),
         "no_bias": ("the output bias (self.bias, one per token) is not added", lambda c: _mlm_ref(c, bias=False)),
         "not_transposed": ("the table is not transposed: the scores are h @ table.T, one per row (token) of the "
@@ -273,23 +290,37 @@ PRETRAINING_LOSS = PartCheck(
 def _span_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     """Each case is drawn until the mistakes it is meant to show (all of them, unless `shows` names some) give
     answers different from the right one."""
-    def case(label: str, length: int, max_len: int, shows: tuple[str, ...] = ()) -> Case:
+    def case(label: str, length: int, max_len: int, shows: tuple[str, ...] = (), shift: float = 0.0,
+             outside: int = 0) -> Case:
+        """`shift` is added to every logit; the first and the last `outside` positions (a question, padding) get -inf."""
         for _ in range(1000):
-            c = Case(label, {"start_logits": torch.randn(length, generator=g) * 2, "end_logits": torch.randn(length, generator=g) * 2},
+            start, end = (torch.randn(length, generator=g) * 2 + shift for _ in range(2))
+            if outside:
+                start[:outside], start[-outside:], end[:outside], end[-outside:] = (float("-inf"),) * 4
+            c = Case(label, {"start_logits": start, "end_logits": end},
                      Call(args=("start_logits", "end_logits"), options={"max_answer_len": max_len}, returns="ints"))
             if _shows(BEST_SPAN, c, shows or tuple(BEST_SPAN.variants)):
                 return c
         raise RuntimeError(f"no logits for {label!r} tell the mistakes {shows or 'all'} apart")
 
     v = 0 if hidden else 1  # visible cases: other sizes
-    return [case("a passage", 16 - 4 * v, 4 - v), case("a long passage", 40 - 8 * v, 6 + v),
-            case("answers of one token", 10 - v, 1, shows=("independent", "no_length_limit", "one_too_long", "start_first"))]
+    positive = tuple(k for k in BEST_SPAN.variants if k != "zero_filled")  # 0 loses to the best span there
+    return [case("a passage", 16 - 4 * v, 4 - v, positive), case("a long passage", 40 - 8 * v, 6 + v, positive),
+            case("answers of one token", 10 - v, 1, shows=("independent", "no_length_limit", "one_too_long", "start_first")),
+            case("logits -inf at masked positions", 20 - 4 * v, 4 - v, shift=-2.0, outside=3 + v),
+            case("all logits negative", 12 - 2 * v, 3, shift=-6.0)]
 
 
-def _span(c: Case, independent: bool = False, limit: int | None = 0, start_first: bool = False) -> Outputs:
+def _span(c: Case, independent: bool = False, limit: int | None = 0, start_first: bool = False,
+          zero_filled: bool = False) -> Outputs:
     start, end, max_len = c.tensors["start_logits"], c.tensors["end_logits"], c.call.options["max_answer_len"]
-    if not (independent or start_first or limit != 0):
+    if not (independent or start_first or zero_filled or limit != 0):
         return [torch.tensor(best_span(start, end, max_len))]
+    if zero_filled:
+        n, i = len(start), torch.arange(len(start))
+        valid = (i[None, :] >= i[:, None]) & (i[None, :] - i[:, None] < max_len)
+        best = int((start[:, None] + end[None, :]).masked_fill(~valid, 0.0).flatten().argmax())
+        return [torch.tensor([best // n, best % n])]
     if independent:
         return [torch.tensor([int(start.argmax()), int(end.argmax())])]
     if start_first:
@@ -317,6 +348,9 @@ BEST_SPAN = PartCheck(
                           "end - start + 1 tokens", lambda c: _span(c, limit=-1)),
         "start_first": ("the start is chosen first and the end after it; choose the pair with the best sum of start "
                         "and end logits", lambda c: _span(c, start_first=True)),
+        "zero_filled": ("invalid pairs set to 0 instead of -inf: where every valid span scores below 0 (negative or "
+                        "-inf logits), an invalid pair wins; fill them with float(\"-inf\")",
+                        lambda c: _span(c, zero_filled=True)),
     })
 
 
