@@ -14,7 +14,7 @@ from reference_impl.bitfit import apply_bitfit
 from reference_impl.lora import LoRALinear, apply_lora
 from reference_impl.parameters import count_parameters
 
-from autograder.coursekit.protocol import invoke
+from autograder.coursekit.protocol import build_module, invoke
 from autograder.grading.parts import Call, Case, ChoiceCheck, Outputs, PartCheck
 
 from . import standins
@@ -32,7 +32,7 @@ LORA_REPORTS = ("zero:self.lora_A", "zero:self.lora_B", "trainable:self")
 
 def _lora_case(g: torch.Generator, label: str, shape: tuple[int, ...], d_out: int, r: int, alpha: float, fresh: bool,
                methods: tuple[str, ...] = (), reports: tuple[str, ...] = LORA_REPORTS,
-               attributes: dict[str, Any] | None = None, returns: str = "tensors") -> Case:
+               attributes: dict[str, Any] | None = None, frozen_base: bool = False) -> Case:
     d_in = shape[-1]
     weight, bias = torch.randn(d_out, d_in, generator=g) / math.sqrt(d_in), torch.randn(d_out, generator=g) * 0.5
     t = {"x": torch.randn(shape, generator=g)}
@@ -41,24 +41,23 @@ def _lora_case(g: torch.Generator, label: str, shape: tuple[int, ...], d_out: in
     else:  # a trained layer: B is no longer zero
         t.update({"state.base.weight": weight, "state.base.bias": bias, "state.lora_A": torch.randn(r, d_in, generator=g),
                   "state.lora_B": torch.randn(d_out, r, generator=g) * 0.5})
-    base = {"base": {"layers": {"": ["Linear", d_in, d_out]}}}
+    base = {"base": {"layers": {"": ["Linear", d_in, d_out]}, **({"frozen": ["weight", "bias"]} if frozen_base else {})}}
     return Case(label, t, Call(args=("x",), init={"r": r, "alpha": alpha}, modules=base, load_state=not fresh,
-                               attributes=attributes or {}, methods=methods, reports=reports, returns=returns))
+                               attributes=attributes or {}, methods=methods, reports=reports))
 
 
 def _lora_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    """alpha / r, r / alpha and 1 always differ, so each scaling mistake shows. A merged layer (merged set by the
-    grader) must compute its base layer's output alone."""
-    merged = {"merged": True}
+    """alpha / r, r / alpha and 1 always differ, so each scaling mistake shows; in one case the grader sets
+    `scaling` to yet another value, which the forward must use rather than alpha / r."""
     if not hidden:
         return [_lora_case(g, "a new layer computes what its base layer computes", (3, 8), 5, 4, 8.0, fresh=True),
                 _lora_case(g, "trained A and B", (4, 6), 3, 2, 8.0, fresh=False),
                 _lora_case(g, "3-D input, rank 1", (2, 3, 4), 6, 1, 3.0, fresh=False),
-                _lora_case(g, "while merged, the base layer alone", (3, 6), 4, 2, 4.0, fresh=False, attributes=merged)]
+                _lora_case(g, "scaling set by the grader", (3, 6), 4, 2, 4.0, fresh=False, attributes={"scaling": 0.75})]
     return [_lora_case(g, "a new layer computes what its base layer computes", (5, 12), 7, 3, 12.0, fresh=True),
             _lora_case(g, "trained A and B", (6, 10), 8, 4, 2.0, fresh=False),
             _lora_case(g, "3-D input, rank 1", (3, 4, 6), 5, 1, 4.0, fresh=False),
-            _lora_case(g, "while merged, the base layer alone", (4, 8), 6, 4, 2.0, fresh=False, attributes=merged)]
+            _lora_case(g, "scaling set by the grader", (4, 8), 6, 4, 2.0, fresh=False, attributes={"scaling": 1.25})]
 
 
 def _variant(**changes: Any) -> type[LoRALinear]:
@@ -67,6 +66,7 @@ def _variant(**changes: Any) -> type[LoRALinear]:
         def __init__(self, base: torch.nn.Linear, r: int, alpha: float) -> None:
             super().__init__(base, r, alpha)
             self.scaling = changes.get("scaling", lambda r, alpha: alpha / r)(r, alpha)
+            self.alpha_over_r = alpha / r  # what a forward that recomputes the scaling uses
             with torch.no_grad():
                 if changes.get("a_zero"):
                     self.lora_A.zero_()
@@ -78,6 +78,8 @@ def _variant(**changes: Any) -> type[LoRALinear]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if changes.get("ignores_merged"):
                 return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+            if changes.get("recomputes") and not self.merged:
+                return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.alpha_over_r
             return super().forward(x)
     return Mistake
 
@@ -91,6 +93,9 @@ LORA_LINEAR = PartCheck(
                              lambda c: _run(_variant(scaling=lambda r, alpha: r / alpha), "module", c)),
         "no_scaling": ("the update B A x is not scaled; multiply it by alpha / r",
                        lambda c: _run(_variant(scaling=lambda r, alpha: 1.0), "module", c)),
+        "recomputes_scaling": ("the forward scales by alpha / r computed again, not by self.scaling; the grader sets "
+                               "scaling itself, so always use self.scaling",
+                               lambda c: _run(_variant(recomputes=True), "module", c)),
         "swapped_init": ("A starts at zero and B at random values; it is the other way round: B = 0 makes the new "
                          "layer equal its base, and a random A lets the gradient reach B",
                          lambda c: _run(_variant(a_zero=True, b_random=True), "module", c)),
@@ -98,60 +103,102 @@ LORA_LINEAR = PartCheck(
                       lambda c: _run(_variant(a_zero=True), "module", c)),
         "base_trainable": ("the base layer's weight and bias are still trainable; freeze them (requires_grad_(False))",
                            lambda c: _run(_variant(base_trainable=True), "module", c)),
-        "adds_after_merge": ("while merged, the forward still adds the LoRA update, which is then counted twice; once "
-                             "merged, the base layer alone computes the output",
-                             lambda c: _run(_variant(ignores_merged=True), "module", c)),
     })
 
 
 # ---- merging ----------------------------------------------------------------------------------------------------
 
+MERGE_REPORTS = ("state:self.base.weight", "trainable:self")
+
+
 def _merge_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    """Only base.weight is judged, with the scaling set by the grader: merging is graded apart from the
-    constructor and the forward (whose mistakes cost the LoRA layer's part)."""
-    def case(label: str, shape: tuple[int, ...], d_out: int, r: int, alpha: float, methods: tuple[str, ...]) -> Case:
-        return _lora_case(g, label, shape, d_out, r, alpha, fresh=False, methods=methods, reports=("state:self.base.weight",),
-                          attributes={"scaling": alpha / r}, returns="none")
+    """The output, base.weight and the trainable parameters after the methods, with `scaling` and the base layer's
+    freezing set by the grader: merging is graded apart from the constructor. A layer that ends unmerged computes
+    its update with scaling = alpha / r = 1, so that no mistake of the LoRA layer's forward costs this part; one
+    that ends merged computes with its base layer alone (how the forward treats `merged` is graded here)."""
+    def case(label: str, shape: tuple[int, ...], d_out: int, r: int, alpha: float, methods: tuple[str, ...] = (),
+             scaling: float | None = None, merged: bool = False) -> Case:
+        attributes = {"scaling": alpha / r if scaling is None else scaling, **({"merged": True} if merged else {})}
+        return _lora_case(g, label, shape, d_out, r, alpha, fresh=False, methods=methods, reports=MERGE_REPORTS,
+                          attributes=attributes, frozen_base=True)
 
-    both = ("merge", "unmerge")
+    once, both, twice = ("merge",), ("merge", "unmerge"), ("merge", "merge", "unmerge")
     if not hidden:
-        return [case("after merge()", (3, 8), 5, 4, 8.0, ("merge",)), case("after merge() and unmerge()", (4, 6), 3, 2, 6.0, both),
-                case("after merge(), rank 1", (2, 3, 4), 6, 1, 3.0, ("merge",))]
-    return [case("after merge()", (5, 12), 7, 3, 12.0, ("merge",)), case("after merge() and unmerge()", (6, 10), 8, 4, 2.0, both),
-            case("after merge(), rank 1", (3, 4, 6), 5, 1, 4.0, ("merge",))]
+        return [case("after merge()", (3, 8), 5, 4, 8.0, once), case("after merge(), rank 1", (2, 3, 4), 6, 1, 3.0, once),
+                case("after merge(), scaling set by the grader", (3, 6), 4, 2, 6.0, once, scaling=0.75),
+                case("after merge() and unmerge()", (4, 6), 3, 2, 2.0, both),
+                case("merge() twice, then unmerge()", (3, 5), 4, 3, 3.0, twice),
+                case("while merged, the base layer alone", (3, 6), 4, 2, 4.0, merged=True)]
+    return [case("after merge()", (5, 12), 7, 3, 12.0, once), case("after merge(), rank 1", (3, 4, 6), 5, 1, 4.0, once),
+            case("after merge(), scaling set by the grader", (4, 8), 6, 4, 2.0, once, scaling=1.25),
+            case("after merge() and unmerge()", (6, 10), 8, 4, 4.0, both),
+            case("merge() twice, then unmerge()", (4, 7), 5, 2, 2.0, twice),
+            case("while merged, the base layer alone", (4, 8), 6, 4, 2.0, merged=True)]
 
 
-def _merge_variant(merge_scale: bool = True, unmerge_restores: bool = True, merge_changes: bool = True) -> type[LoRALinear]:
-    """The reference layer with one mistake of merge or unmerge."""
+def _merge_variant(**changes: Any) -> type[LoRALinear]:
+    """The reference layer with one mistake of merge, unmerge, or of the forward while merged."""
     class Mistake(LoRALinear):
         def __init__(self, base: torch.nn.Linear, r: int, alpha: float) -> None:
             super().__init__(base, r, alpha)
+            self.alpha_over_r = alpha / r
 
         def delta(self) -> torch.Tensor:
-            return self.delta_weight() if merge_scale else self.lora_B @ self.lora_A
+            if changes.get("unscaled"):
+                return self.lora_B @ self.lora_A
+            return self.lora_B @ self.lora_A * (self.alpha_over_r if changes.get("recomputes") else self.scaling)
 
         def merge(self) -> None:
-            if merge_changes:
-                self.base.weight += self.delta()
-            self.merged = True
+            if self.merged and not changes.get("no_guard"):
+                return
+            with torch.no_grad():
+                if changes.get("new_parameter"):
+                    self.base.weight = torch.nn.Parameter(self.base.weight + self.delta())
+                elif not changes.get("noop"):
+                    self.base.weight += self.delta()
+            self.merged = not changes.get("no_flag")
 
         def unmerge(self) -> None:
-            if unmerge_restores:
-                self.base.weight -= self.delta()
+            if not self.merged:
+                return
+            if not changes.get("unmerge_keeps"):
+                with torch.no_grad():
+                    self.base.weight -= self.delta()
             self.merged = False
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if changes.get("ignores_merged"):
+                return self.base(x) + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+            return super().forward(x)
     return Mistake
 
 
+def _merge_mistake(message: str, **changes: Any) -> tuple[str, Any]:
+    return message, lambda c: _run(_merge_variant(**changes), "module", c)
+
+
 LORA_MERGE = PartCheck(
-    id="lora-merge", target="LoRALinear", kind="module", op="composite", outputs=["base.weight"],
+    id="lora-merge", target="LoRALinear", kind="module", op="composite",
+    outputs=["output", "base.weight", "trainable parameters"],
     cases=_merge_cases, reference=lambda c: _run(LoRALinear, "module", c),
     variants={
-        "merge_unscaled": ("merge() adds B A without the scaling alpha / r, so the merged layer computes something else",
-                           lambda c: _run(_merge_variant(merge_scale=False), "module", c)),
-        "unmerge_keeps": ("unmerge() does not restore the base weight; subtract the same scaled B A that merge() added",
-                          lambda c: _run(_merge_variant(unmerge_restores=False), "module", c)),
-        "merge_noop": ("merge() leaves base.weight unchanged; add the scaled update (alpha / r) B A to it in place",
-                       lambda c: _run(_merge_variant(merge_changes=False), "module", c)),
+        "merge_unscaled": _merge_mistake("merge() adds B A without the scaling alpha / r, so the merged layer "
+                                         "computes something else", unscaled=True),
+        "merge_recomputes": _merge_mistake("merge() scales B A by alpha / r computed again, not by self.scaling; the "
+                                           "grader sets scaling itself, so always use self.scaling", recomputes=True),
+        "unmerge_keeps": _merge_mistake("unmerge() does not restore the base weight; subtract the same scaled B A "
+                                        "that merge() added", unmerge_keeps=True),
+        "merge_noop": _merge_mistake("merge() leaves base.weight unchanged; add the scaled update (alpha / r) B A to "
+                                     "it in place", noop=True),
+        "merge_twice": _merge_mistake("a second merge() adds the update again; while self.merged is True, merge() "
+                                      "must do nothing", no_guard=True),
+        "no_flag": _merge_mistake("after merge() the forward still adds the update, now counted twice: merge() must "
+                                  "set self.merged = True", no_flag=True),
+        "new_parameter": _merge_mistake("merge() replaces base.weight by a new nn.Parameter, which trains; change the "
+                                        "existing weight in place (+= under torch.no_grad())", new_parameter=True),
+        "adds_after_merge": _merge_mistake("while merged, the forward still adds the LoRA update, which is then counted "
+                                           "twice; once merged, the base layer alone computes the output",
+                                           ignores_merged=True),
     })
 
 
@@ -173,18 +220,33 @@ def _block_layout(n_blocks: int, d: int, kq_norm: bool = False) -> dict[str, Any
 
 
 def _apply_cases(g: torch.Generator, hidden: bool) -> list[Case]:
-    def case(label: str, layout: dict[str, Any], targets: list[str], r: int, alpha: float) -> Case:
-        return Case(label, {}, Call(modules={"model": layout}, options={"targets": targets, "r": r, "alpha": alpha},
-                                    returns="none", reports=("trainable:model",),
-                                    substitute={"LoRALinear": standins.LoRALinear}))
+    """Each model comes with its pretrained weights; besides what trains, one wrapped layer (which every known
+    mistake wraps too) must keep its pretrained weight, not a new Linear's."""
+    def case(label: str, layout: dict[str, Any], targets: list[str], r: int, alpha: float, wrapped: str) -> Case:
+        with torch.random.fork_rng():  # the shapes only: PyTorch's default initialization draws from the global RNG
+            shapes = {k: v.shape for k, v in build_module(layout, {}).state_dict().items()}
+        tensors = {f"model.{k}": torch.randn(shape, generator=g) for k, shape in shapes.items()}
+        return Case(label, tensors, Call(modules={"model": layout}, options={"targets": targets, "r": r, "alpha": alpha},
+                                         returns="none", reports=("trainable:model", f"state:model.{wrapped}.base.weight"),
+                                         substitute={"LoRALinear": standins.LoRALinear}))
 
+    def named_like_targets(d: int, n: int) -> dict[str, Any]:
+        """The Embedding "lookup.q" is named like the target "q"; both targets are bias-free, "out" at the top level."""
+        return {"layers": {"lookup.q": ["Embedding", n, d], "attn.q": ["LinearNoBias", d, d], "attn.v": ["Linear", d, d],
+                           "out": ["LinearNoBias", d, n]}}
+
+    odd = "bias-free and top-level targets, an Embedding named like one"
     if not hidden:
-        return [case("queries and values", _block_layout(1, 4), ["q", "v"], 2, 4.0),
-                case("a dotted target", _block_layout(2, 4), ["attn.proj", "fc"], 1, 2.0),
-                case("a target that also names a LayerNorm", _block_layout(1, 6, kq_norm=True), ["norm", "proj"], 2, 2.0)]
-    return [case("queries and values", _block_layout(2, 6), ["q", "v"], 3, 6.0),
-            case("a dotted target", _block_layout(1, 8), ["attn.proj", "fc"], 4, 8.0),
-            case("a target that also names a LayerNorm", _block_layout(2, 4, kq_norm=True), ["norm", "proj"], 1, 1.0)]
+        return [case("queries and values", _block_layout(1, 4), ["q", "v"], 2, 4.0, "blocks.0.attn.v"),
+                case("a dotted target", _block_layout(2, 4), ["attn.proj", "fc"], 1, 2.0, "blocks.1.mlp.fc"),
+                case("a target that also names a LayerNorm", _block_layout(1, 6, kq_norm=True), ["norm", "proj"], 2, 2.0,
+                     "blocks.0.attn.proj"),
+                case(odd, named_like_targets(4, 7), ["q", "out"], 2, 4.0, "out")]
+    return [case("queries and values", _block_layout(2, 6), ["q", "v"], 3, 6.0, "blocks.1.attn.v"),
+            case("a dotted target", _block_layout(1, 8), ["attn.proj", "fc"], 4, 8.0, "blocks.0.mlp.fc"),
+            case("a target that also names a LayerNorm", _block_layout(2, 4, kq_norm=True), ["norm", "proj"], 1, 1.0,
+                 "blocks.1.mlp.proj"),
+            case(odd, named_like_targets(6, 9), ["q", "out"], 3, 3.0, "out")]
 
 
 def _apply_variant(match: str = "suffix", freeze: bool = True):
@@ -206,7 +268,8 @@ def _apply_variant(match: str = "suffix", freeze: bool = True):
 
 
 APPLY_LORA = PartCheck(
-    id="apply-lora", target="apply_lora", kind="function", op="elementwise", outputs=["trainable parameters"],
+    id="apply-lora", target="apply_lora", kind="function", op="elementwise",
+    outputs=["trainable parameters", "the wrapped layer's base.weight"],
     cases=_apply_cases, reference=lambda c: _run(_apply_variant(), "function", c),
     variants={
         "substring": ("a layer is chosen when a target occurs anywhere in its name (\"q\" also picked \"cross.to_q\"); "
@@ -226,11 +289,17 @@ def _bitfit_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     def case(label: str, layout: dict[str, Any]) -> Case:
         return Case(label, {}, Call(modules={"model": layout}, returns="none", reports=("trainable:model",)))
 
+    def named_bias(d: int) -> dict[str, Any]:  # a Linear layer whose name contains "bias"
+        layout = _block_layout(1, d)
+        return {"layers": {**layout["layers"], "blocks.0.bias_proj": ["Linear", d, d]}}
+
     if not hidden:
-        return [case("a decoder block", _block_layout(1, 4)), case("a model with frozen parts", {**_block_layout(2, 4),
-                                                                                                "frozen": ["blocks.0.mlp.fc.bias", "tokens.weight"]})]
-    return [case("a decoder block", _block_layout(2, 6)), case("a model with frozen parts", {**_block_layout(1, 8),
-                                                                                            "frozen": ["blocks.0.attn.q.bias", "head.weight"]})]
+        return [case("a decoder block", _block_layout(1, 4)),
+                case("a model with frozen parts", {**_block_layout(2, 4), "frozen": ["blocks.0.mlp.fc.bias", "tokens.weight"]}),
+                case("a layer whose name contains bias", named_bias(4))]
+    return [case("a decoder block", _block_layout(2, 6)),
+            case("a model with frozen parts", {**_block_layout(1, 8), "frozen": ["blocks.0.attn.q.bias", "head.weight"]}),
+            case("a layer whose name contains bias", named_bias(6))]
 
 
 def _bitfit_variant(rule: str):
@@ -238,6 +307,8 @@ def _bitfit_variant(rule: str):
         for name, p in model.named_parameters():
             if rule == "one_dim":
                 p.requires_grad_(p.dim() == 1)
+            elif rule == "substring":
+                p.requires_grad_("bias" in name)
             elif name.rsplit(".", 1)[-1] == "bias":  # "no_freeze": biases switched on, nothing switched off
                 p.requires_grad_(True)
         return model
@@ -252,6 +323,9 @@ BITFIT = PartCheck(
                     lambda c: _run(_bitfit_variant("one_dim"), "function", c)),
         "no_freeze": ("the biases train but so does everything else; freeze every parameter that is not a bias",
                       lambda c: _run(_bitfit_variant("no_freeze"), "function", c)),
+        "substring": ("a parameter trains when \"bias\" occurs anywhere in its name, so bias_proj.weight trains too; "
+                      "compare the part after the last dot with \"bias\"",
+                      lambda c: _run(_bitfit_variant("substring"), "function", c)),
     })
 
 

@@ -11,6 +11,8 @@ RANDOM_A = ("self.lora_A = nn.Parameter(torch.randn(r, base.in_features, device=
 ZERO_B = "self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, device=w.device, dtype=w.dtype))"
 MERGE = "        self.base.weight += self.lora_B @ self.lora_A * self.scaling\n"
 UNMERGE = "        self.base.weight -= self.lora_B @ self.lora_A * self.scaling\n"
+KEEP_ALPHA_R = ("self.scaling = alpha / r", "self.scaling = alpha / r\n        self.alpha, self.r = alpha, r")
+WRAP = "setattr(owner, child, LoRALinear(getattr(owner, child), r, alpha))"
 MATCH = 'any(name == t or name.endswith("." + t) for t in targets)'
 BITFIT = '        p.requires_grad_(name.rsplit(".", 1)[-1] == "bias")\n'
 COUNT = "return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)"
@@ -19,6 +21,9 @@ MISTAKES = [
     ("LoRA scaled by r / alpha", "lora-linear", [("self.scaling = alpha / r", "self.scaling = r / alpha")], "r / alpha"),
     ("LoRA update not scaled", "lora-linear", [(LORA_UPDATE, "        return out + x @ self.lora_A.T @ self.lora_B.T\n")],
      "not scaled"),
+    ("forward recomputes alpha / r", "lora-linear",
+     [KEEP_ALPHA_R, (LORA_UPDATE, "        return out + (x @ self.lora_A.T @ self.lora_B.T) * (self.alpha / self.r)\n")],
+     "not by self.scaling"),
     ("A zero, B random", "lora-linear",
      [(RANDOM_A, "self.lora_A = nn.Parameter(torch.zeros(r, base.in_features, device=w.device, dtype=w.dtype))"),
       (ZERO_B, "self.lora_B = nn.Parameter(torch.randn(base.out_features, r, device=w.device, dtype=w.dtype))")],
@@ -34,17 +39,31 @@ MISTAKES = [
      [(MERGE, "        self.base.weight += self.lora_B @ self.lora_A\n"),
       (UNMERGE, "        self.base.weight -= self.lora_B @ self.lora_A\n")], "without the scaling"),
     ("unmerge only clears the flag", "lora-merge", [(UNMERGE, "        pass\n")], "does not restore"),
-    ("forward adds the update after merging", "lora-linear",
+    ("forward adds the update after merging", "lora-merge",
      [("        if self.merged:\n            return out\n", "")], "counted twice"),
     ("merge adds out of place", "lora-merge",
      [(MERGE, "        self.base.weight + self.lora_B @ self.lora_A * self.scaling\n")], "leaves base.weight unchanged"),
+    ("merge recomputes alpha / r", "lora-merge",
+     [KEEP_ALPHA_R, (MERGE, "        self.base.weight += self.lora_B @ self.lora_A * (self.alpha / self.r)\n"),
+      (UNMERGE, "        self.base.weight -= self.lora_B @ self.lora_A * (self.alpha / self.r)\n")], "computed again"),
+    ("a second merge adds the update again", "lora-merge",
+     [("    if self.merged:  # already inside the weight\n        return\n", "")], "second merge()"),
+    ("merge does not set the flag", "lora-merge", [("    self.merged = True\n", "")], "must set self.merged = True"),
+    ("merge makes a new Parameter", "lora-merge",
+     [(MERGE, "        self.base.weight = nn.Parameter(self.base.weight + self.lora_B @ self.lora_A * self.scaling)\n")],
+     "new nn.Parameter"),
     ("targets matched as substrings", "apply-lora", [(MATCH, "any(t in name for t in targets)")], "anywhere in its name"),
     ("only the last part of the name compared", "apply-lora",
      [(MATCH, 'name.rsplit(".", 1)[-1] in targets')], "last part"),
     ("rest of the model not frozen", "apply-lora", [("    model.requires_grad_(False)\n", "")], "still trainable"),
+    ("a new Linear wrapped instead of the pretrained one", "apply-lora",
+     [(WRAP, "setattr(owner, child, LoRALinear(nn.Linear(owner.get_submodule(child).in_features, "
+             "owner.get_submodule(child).out_features), r, alpha))")], "base.weight differs"),
     ("LayerNorms wrapped too", "apply-lora", [("if isinstance(module, nn.Linear) and any(", "if any(")],
      "wraps nn.Linear layers only"),
     ("every 1-D parameter as a bias", "bitfit", [(BITFIT, "        p.requires_grad_(p.dim() == 1)\n")], "LayerNorm weights"),
+    ("bias found anywhere in the name", "bitfit", [(BITFIT, '        p.requires_grad_("bias" in name)\n')],
+     "anywhere in its name"),
     ("BitFit freezes nothing", "bitfit",
      [(BITFIT, '        if name.endswith("bias"):\n            p.requires_grad_(True)\n')], "everything else"),
     ("frozen parameters counted", "count-parameters",

@@ -22,8 +22,8 @@ Parts that take or change modules (build_module):
 - spec["load_state"] = False leaves a module target as its constructor made it (no "state.*" tensors are loaded).
 - spec["attributes"] maps attribute names of a module target to JSON values set after loading (a documented
   attribute such as a scaling factor or a flag, so that a part is graded apart from how its constructor set it).
-- spec["methods"] lists no-argument methods of a module target, called in order (without gradients, like the
-  forward) after loading, before the forward.
+- spec["methods"] lists no-argument methods of a module target, called in order (with gradients, as a notebook
+  calls them; the forward runs without) after loading, before the forward.
 - spec["returns"] = "none" ignores the return value (a function that changes a module in place).
 - spec["reports"] lists outputs appended after the call, about the module target ("self") or a module argument:
   "trainable:<module>" (its parameters with requires_grad as "name [shape]", sorted, one per line, as UTF-8
@@ -177,9 +177,9 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
             for name, value in spec.get("attributes", {}).items():
                 setattr(module, name, value)
             module.to(device).eval()
+            for method in spec.get("methods", []):  # with gradients, as the notebook calls them
+                getattr(module, method)()
             with torch.no_grad():
-                for method in spec.get("methods", []):
-                    getattr(module, method)()
                 out = module(*args, **options)
         else:
             with torch.no_grad():

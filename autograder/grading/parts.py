@@ -45,7 +45,7 @@ class Call:
         weights come from the tensors named "<argument>.*" (none: PyTorch's defaults).
     load_state: False judges a module target as its constructor made it (no "state.*" tensors loaded).
     attributes: attribute name -> JSON value, set on a module target after loading (documented attributes only).
-    methods: no-argument methods of a module target called in order after loading, before the forward.
+    methods: no-argument methods of a module target called in order (with gradients) after loading, before the forward.
     reports: outputs appended after the call ("trainable:<module>", "zero:<module>.<parameter>",
         "state:<module>.<name>"; the module target is "self"), see coursekit/protocol.py.
     substitute: name in the student's namespace -> trusted stand-in (a function or class of the assignment's
