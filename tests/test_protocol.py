@@ -128,3 +128,18 @@ def test_ints_may_come_as_a_tuple_of_python_numpy_or_tensor_integers_but_not_flo
     for answer in [(3.0, 5), (True, 5), (torch.tensor(3.0), 5), "3 5"]:
         with pytest.raises(PartError, match=r"your code returned a \w+, expected an int or a list \(or tuple\) of ints"):
             as_outputs(answer, "ints", cpu)
+
+
+def test_a_student_change_to_torch_that_breaks_building_a_module_is_their_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Module arguments are built inside the student's process, after their code ran: what fails there is theirs."""
+    spec = {"args": [], "modules": {"model": {"layers": {"fc": ["Linear", 2, 2]}}}, "returns": "none"}
+    monkeypatch.setattr(torch.nn, "Linear", None)  # as a notebook cell could do
+    with pytest.raises(PartError, match="your code raised TypeError"):
+        invoke(lambda model: None, "function", {}, spec)
+
+
+def test_trainable_report_of_a_submodule_lists_only_its_parameters() -> None:
+    spec = {"args": [], "modules": {"model": {"layers": {"a": ["Linear", 2, 2], "b.c": ["Linear", 2, 3]}}},
+            "returns": "none", "reports": ["trainable:model.b"]}
+    (report,) = invoke(lambda model: None, "function", {}, spec)
+    assert bytes(report.tolist()).decode() == "c.bias [3]\nc.weight [3, 2]"

@@ -26,8 +26,8 @@ Parts that take or change modules (build_module):
   calls them; the forward runs without) after loading, before the forward.
 - spec["returns"] = "none" ignores the return value (a function that changes a module in place).
 - spec["reports"] lists outputs appended after the call, about the module target ("self") or a module argument:
-  "trainable:<module>" (its parameters with requires_grad as "name [shape]", sorted, one per line, as UTF-8
-  bytes, a tied parameter once), "zero:<module>.<parameter>" (a bool scalar: the parameter is all zeros) and
+  "trainable:<module>[.<submodule>]" (its parameters with requires_grad as "name [shape]", sorted, one per line,
+  as UTF-8 bytes, a tied parameter once), "zero:<module>.<parameter>" (a bool scalar: the parameter is all zeros) and
   "state:<module>.<name>" (an entry of its state dict). Nothing but tensors and JSON crosses the wire.
 """
 from __future__ import annotations
@@ -141,7 +141,8 @@ def _report(what: str, subjects: dict[str, Any], device: torch.device) -> torch.
     head, _, rest = path.partition(".")
     module = subjects[head]
     if kind == "trainable":
-        names = sorted(f"{name} {list(p.shape)}" for name, p in module.named_parameters() if p.requires_grad)
+        part = module.get_submodule(rest) if rest else module
+        names = sorted(f"{name} {list(p.shape)}" for name, p in part.named_parameters() if p.requires_grad)
         return torch.tensor(list("\n".join(names).encode()), dtype=torch.uint8, device=device)
     if kind == "zero":
         return (module.get_parameter(rest) == 0).all().reshape(())
@@ -152,22 +153,22 @@ def _report(what: str, subjects: dict[str, Any], device: torch.device) -> torch.
 
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
     device = torch.device(spec.get("device", "cpu"))
-    tensors = {k: v.to(device) for k, v in tensors.items()}
-    args = [tensors[name] if name is not None else None for name in spec.get("args", [])]
-    # same values, other strides: code that assumes contiguous memory (view after transpose) shows up here
-    strided = set(spec.get("noncontiguous", []))
-    args = [a.transpose(-1, -2).contiguous().transpose(-1, -2) if n in strided else a
-            for n, a in zip(spec.get("args", []), args)]
-    python = spec.get("as_python", {})
-    args = [as_python(a.tolist(), python[n]) if n in python else a for n, a in zip(spec.get("args", []), args)]
-    options = dict(spec.get("options", {}))
-    options.update({k: as_python(tensors[v].tolist(), python[v]) if v in python else tensors[v]
-                    for k, v in spec.get("tensor_options", {}).items()})
-    options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
-    built = {name: build_module(layout, {k.removeprefix(f"{name}."): v for k, v in tensors.items()
-                                         if k.startswith(f"{name}.")}).to(device)
-             for name, layout in spec.get("modules", {}).items()}
-    try:
+    try:  # everything that touches the student's objects or torch (which their code may have changed)
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+        args = [tensors[name] if name is not None else None for name in spec.get("args", [])]
+        # same values, other strides: code that assumes contiguous memory (view after transpose) shows up here
+        strided = set(spec.get("noncontiguous", []))
+        args = [a.transpose(-1, -2).contiguous().transpose(-1, -2) if n in strided else a
+                for n, a in zip(spec.get("args", []), args)]
+        python = spec.get("as_python", {})
+        args = [as_python(a.tolist(), python[n]) if n in python else a for n, a in zip(spec.get("args", []), args)]
+        options = dict(spec.get("options", {}))
+        options.update({k: as_python(tensors[v].tolist(), python[v]) if v in python else tensors[v]
+                        for k, v in spec.get("tensor_options", {}).items()})
+        options.update({k: table_step(tensors[v]) for k, v in spec.get("step_tables", {}).items()})
+        built = {name: build_module(layout, {k.removeprefix(f"{name}."): v for k, v in tensors.items()
+                                             if k.startswith(f"{name}.")}).to(device)
+                 for name, layout in spec.get("modules", {}).items()}
         subjects = dict(built)
         if kind == "module":
             module = subjects["self"] = target(**spec.get("init", {}), **built)
