@@ -40,7 +40,8 @@ class Call:
     as_python: tensor input -> the Python type its signature documents ("list[tuple[int, int]]"), passed so.
     noncontiguous: tensor arguments passed with other strides (same values).
     step_tables: keyword argument -> tensor turned into a toy model's step function.
-    returns: "tensors", "ints" (an int, or a list or tuple of them), "text" (a str) or "none" (ignored: the part changes a module).
+    returns: "tensors", "ints" (an int, or a list or tuple of them), "text" (a str) or "none" (ignored: the part
+        changes a module).
     modules: keyword argument -> the JSON layout of a small module built for it (protocol.build_module); its
         weights come from the tensors named "<argument>.*" (none: PyTorch's defaults).
     load_state: False judges a module target as its constructor made it (no "state.*" tensors loaded).
