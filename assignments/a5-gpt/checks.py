@@ -5,6 +5,8 @@ is the reference's mlp.linear1, tok_emb its tokens, ...): the state dicts are ma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +50,18 @@ def _cache(g: torch.Generator, *lead: int) -> dict[str, torch.Tensor]:
     return {"past_k": torch.randn(*lead, generator=g), "past_v": torch.randn(*lead, generator=g)}
 
 
+def _layer_case(g: torch.Generator, label: str, b: int, t: int, d: int, h: int, t_past: int,
+                state: Callable[[torch.Generator, str, int], dict[str, torch.Tensor]],
+                substitute: dict[str, Any] | None = None) -> Case:
+    """An attention layer or block on x (B, T, d), after a cache of t_past positions when t_past > 0."""
+    tensors = {"x": torch.randn(b, t, d, generator=g), **state(g, "", d)}
+    args: tuple[str, ...] = ("x",)
+    if t_past:
+        tensors.update(_cache(g, b, h, t_past, d // h))
+        args = ("x", "past_k", "past_v")
+    return Case(label, tensors, Call(init={"d_model": d, "n_heads": h}, args=args, substitute=substitute or {}))
+
+
 def _reference_state(c: Case) -> dict[str, torch.Tensor]:
     """The student's names mapped to reference_impl's: mlp.fc -> mlp.linear1, tok_emb -> tokens (and the tied
     lm_head), pos_emb -> positions.table."""
@@ -80,12 +94,7 @@ def _caches(c: Case, count: int | None = None) -> list[KVCache]:
 def _attention_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     """Whole sequences (1 to 8 heads) and cached steps: one new token, and several new tokens at once."""
     def case(label: str, b: int, t: int, d: int, h: int, t_past: int = 0) -> Case:
-        tensors = {"x": torch.randn(b, t, d, generator=g), **_attention_state(g, "", d)}
-        args: tuple[str, ...] = ("x",)
-        if t_past:
-            tensors.update(_cache(g, b, h, t_past, d // h))
-            args = ("x", "past_k", "past_v")
-        return Case(label, tensors, Call(init={"d_model": d, "n_heads": h}, args=args))
+        return _layer_case(g, label, b, t, d, h, t_past, _attention_state)
 
     if not hidden:
         return [case("a batch of sequences", 2, 5, 8, 2), case("1 head", 1, 4, 6, 1), case("8 heads", 1, 3, 16, 8),
@@ -160,13 +169,8 @@ CAUSAL_ATTENTION = PartCheck(
 
 def _block_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     def case(label: str, b: int, t: int, d: int, h: int, t_past: int = 0) -> Case:
-        tensors = {"x": torch.randn(b, t, d, generator=g), **_block_state(g, "", d)}
-        args: tuple[str, ...] = ("x",)
-        if t_past:
-            tensors.update(_cache(g, b, h, t_past, d // h))
-            args = ("x", "past_k", "past_v")
-        return Case(label, tensors, Call(init={"d_model": d, "n_heads": h}, args=args,
-                                         substitute={"CausalSelfAttention": standins.CausalSelfAttention}))
+        return _layer_case(g, label, b, t, d, h, t_past, _block_state,
+                           substitute={"CausalSelfAttention": standins.CausalSelfAttention})
 
     if not hidden:
         return [case("a batch of sequences", 2, 5, 8, 2), case("1 head", 1, 4, 6, 1), case("8 heads", 1, 3, 16, 8),
