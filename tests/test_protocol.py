@@ -1,5 +1,6 @@
 """The protocol's support for parts that take or change modules (Call.modules, load_state, methods, reports,
-returns="none"): built modules, their weights and ties, the order of the calls, and what comes back as tensors."""
+returns="none", gradients): built modules, their weights and ties, the order of the calls, and what comes back as
+tensors."""
 from __future__ import annotations
 
 import json
@@ -143,3 +144,39 @@ def test_trainable_report_of_a_submodule_lists_only_its_parameters() -> None:
             "returns": "none", "reports": ["trainable:model.b"]}
     (report,) = invoke(lambda model: None, "function", {}, spec)
     assert bytes(report.tolist()).decode() == "c.bias [3]\nc.weight [3, 2]"
+
+
+def _wire(call: Call) -> dict:
+    return json.loads(json.dumps(call.to_wire()))
+
+
+def test_gradients_of_a_hand_written_loss_come_back_after_its_value() -> None:
+    x, target = torch.randn(3, 5), torch.tensor([0, 4, 2])
+    spec = _wire(Call(args=("x", "target"), gradients=("x",)))
+
+    def nll(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return -x.log_softmax(-1).gather(1, target[:, None]).mean()
+
+    loss, grad = invoke(nll, "function", {"x": x, "target": target}, spec)
+    leaf = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(leaf, target).backward()
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(x, target)) and torch.allclose(grad, leaf.grad)
+    assert not loss.requires_grad and not grad.requires_grad
+    # without the option the same function runs without gradients, as before
+    (plain,) = invoke(nll, "function", {"x": x, "target": target}, _wire(Call(args=("x", "target"))))
+    assert not plain.requires_grad
+
+
+def _detached_sum(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().sum() + torch.zeros((), requires_grad=True)
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda x: torch.tensor(float(x.sum())), "no gradient: it was computed outside autograd"),
+    (_detached_sum, "does not depend on x through autograd"),
+    (lambda x: x.sum(0), "did not return a scalar floating-point tensor"),
+    (lambda x: 1.0, "did not return a scalar floating-point tensor"),
+])
+def test_a_loss_that_gradients_cannot_flow_through_is_the_student_s_error(answer: object, message: str) -> None:
+    with pytest.raises(PartError, match=message):
+        invoke(answer, "function", {"x": torch.randn(2, 3)}, _wire(Call(args=("x",), gradients=("x",))))

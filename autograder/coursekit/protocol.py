@@ -25,6 +25,9 @@ Parts that take or change modules (build_module):
 - spec["methods"] lists no-argument methods of a module target, called in order (with gradients, as a notebook
   calls them; the forward runs without) after loading, before the forward.
 - spec["returns"] = "none" ignores the return value (a function that changes a module in place).
+- spec["gradients"] lists tensor arguments of a function target: it is called with gradients on, its first output
+  must be a scalar that depends on each of them, and the gradient of that scalar with respect to each is appended
+  to the outputs (a loss written by hand is checked on its values and on what it teaches through backward).
 - spec["reports"] lists outputs appended after the call, about the module target ("self") or a module argument:
   "trainable:<module>[.<submodule>]" (its parameters with requires_grad as "name [shape]", sorted, one per line,
   as UTF-8 bytes, a tied parameter once), "zero:<module>.<parameter>" (a bool scalar: the parameter is all zeros) and
@@ -151,6 +154,21 @@ def _report(what: str, subjects: dict[str, Any], device: torch.device) -> torch.
     raise ValueError(f"unknown report {what!r}")
 
 
+def _gradients(outputs: list[Any], inputs: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
+    """d outputs[0] / d input for each input, as spec["gradients"] asks; a detached or non-scalar loss is an error."""
+    loss = outputs[0] if outputs else None
+    if type(loss) is not torch.Tensor or loss.dim() != 0 or not loss.is_floating_point():
+        raise PartError("your code did not return a scalar floating-point tensor as its first output")
+    if not loss.requires_grad:
+        raise PartError("your code returned a value with no gradient: it was computed outside autograd "
+                        "(detached, .item(), NumPy or torch.no_grad)")
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    for name, grad in zip(names, grads):
+        if grad is None:
+            raise PartError(f"your code returned a value that does not depend on {name} through autograd")
+    return [g.detach() for g in grads]
+
+
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
     device = torch.device(spec.get("device", "cpu"))
     try:  # everything that touches the student's objects or torch (which their code may have changed)
@@ -183,10 +201,15 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
             with torch.no_grad():
                 out = module(*args, **options)
         else:
-            with torch.no_grad():
+            wrt = spec.get("gradients", [])
+            names = spec.get("args", [])
+            args = [a.detach().requires_grad_(True) if n in wrt else a for n, a in zip(names, args)]
+            with torch.set_grad_enabled(bool(wrt)):
                 out = target(*args, **options, **built)
         returns = spec.get("returns", "tensors")
         outputs = [] if returns == "none" else as_outputs(out, returns, device)
+        if kind != "module" and spec.get("gradients"):
+            outputs += _gradients(outputs, [a for n, a in zip(names, args) if n in wrt], wrt)
         outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise
@@ -197,4 +220,4 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
             raise PartError(f"your code returned output {i} as a {type(o).__name__}, expected a torch.Tensor")
         if tensors and o.device != device:  # a part that gets no tensors (a mask of size n) may answer on the CPU
             raise PartError(f"your code returned output {i} on {o.device}, but the inputs were on {device}")
-    return [o.cpu() for o in outputs]
+    return [o.detach().cpu() for o in outputs]

@@ -47,6 +47,8 @@ class Call:
     load_state: False judges a module target as its constructor made it (no "state.*" tensors loaded).
     attributes: attribute name -> JSON value, set on a module target after loading (documented attributes only).
     methods: no-argument methods of a module target called in order (with gradients) after loading, before the forward.
+    gradients: tensor arguments of a function target whose gradients (of its first output, a scalar) are appended
+        to the outputs.
     reports: outputs appended after the call ("trainable:<module>", "zero:<module>.<parameter>",
         "state:<module>.<name>"; the module target is "self"), see coursekit/protocol.py.
     substitute: name in the student's namespace -> trusted stand-in (a function or class of the assignment's
@@ -67,6 +69,7 @@ class Call:
     attributes: dict[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = ()
     reports: tuple[str, ...] = ()
+    gradients: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form sent to a worker and written into fixtures (stand-ins by name only)."""
@@ -74,7 +77,7 @@ class Call:
         for key in ("options", "init", "tensor_options", "step_tables", "as_python", "modules", "attributes"):
             if getattr(self, key):
                 spec[key] = dict(getattr(self, key))
-        for key in ("noncontiguous", "methods", "reports"):
+        for key in ("noncontiguous", "methods", "reports", "gradients"):
             if getattr(self, key):
                 spec[key] = list(getattr(self, key))
         if not self.load_state:
