@@ -180,3 +180,35 @@ def _detached_sum(x: torch.Tensor) -> torch.Tensor:
 def test_a_loss_that_gradients_cannot_flow_through_is_the_student_s_error(answer: object, message: str) -> None:
     with pytest.raises(PartError, match=message):
         invoke(answer, "function", {"x": torch.randn(2, 3)}, _wire(Call(args=("x",), gradients=("x",))))
+
+
+class Renamed(torch.nn.Module):
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Wider(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = torch.nn.Linear(3, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc1(x)
+
+
+def test_weights_that_do_not_fit_the_student_s_module_get_one_line_naming_the_parameters() -> None:
+    tensors = {"x": torch.randn(2, 3), "state.fc1.weight": torch.randn(4, 3), "state.fc1.bias": torch.randn(4)}
+    with pytest.raises(PartError) as names:
+        invoke(Renamed, "module", tensors, _wire(Call(args=("x",))))
+    assert str(names.value) == ("your module's parameters are not named as the notebook gives them: the grader sets "
+                                "fc1.weight, fc1.bias, which your module does not have; your module has net.0.weight, "
+                                "net.0.bias, which the grader does not set")
+    with pytest.raises(PartError) as shapes:
+        invoke(Wider, "module", tensors, _wire(Call(args=("x",))))
+    assert str(shapes.value) == ("your module's parameters do not have the shapes the notebook gives: size mismatch for "
+                                 "fc1.weight: the grader sets [4, 3], your module has [5, 3]; size mismatch for "
+                                 "fc1.bias: the grader sets [4], your module has [5]")

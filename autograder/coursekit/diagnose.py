@@ -14,6 +14,15 @@ class Verdict:
     message: str
 
 
+def _telling(factor: float, n: int) -> bool:
+    """Whether "off by a constant factor" says something: any single value is some factor off, so for a scalar
+    (a loss) only a whole-number ratio or its inverse, such as a sum instead of a mean, is named."""
+    if n > 1:
+        return True
+    ratio = max(abs(factor), 1 / abs(factor))
+    return abs(ratio - round(ratio)) < 1e-3 * ratio
+
+
 def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants: dict[str, list[torch.Tensor]],
              messages: dict[str, str], op: str, output_names: list[str]) -> Verdict:
     """Compare every output; name a known mistake when the answer matches one of its variants."""
@@ -44,7 +53,8 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
         g, w = got.double().flatten(), want.double().flatten()
         if w.norm() > 0 and g.norm() > 0:
             factor = float(g @ w / (w @ w))
-            if abs(factor - 1) > 1e-3 and close((w * factor).reshape(want.shape).to(want.dtype), got.to(want.dtype), op):
+            if abs(factor - 1) > 1e-3 and _telling(factor, w.numel()) \
+                    and close((w * factor).reshape(want.shape).to(want.dtype), got.to(want.dtype), op):
                 return Verdict(False, f"{name} is off by a constant factor of {factor:.4g}")
         diff = (g - w).abs()
         return Verdict(False, f"{name} differs from the expected values (largest difference {diff.max().item():.3g})")

@@ -36,6 +36,7 @@ Parts that take or change modules (build_module):
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
 import torch
@@ -154,6 +155,33 @@ def _report(what: str, subjects: dict[str, Any], device: torch.device) -> torch.
     raise ValueError(f"unknown report {what!r}")
 
 
+_SHAPES = re.compile(r"(size mismatch for \S+): copying a param with shape torch.Size\((\[.*?\])\) from checkpoint, "
+                     r"the shape in current model is torch.Size\((\[.*?\])\)\.?")
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """The grader's weights into the student's module, as strictly as load_state_dict(strict=True), with one short
+    line naming what does not fit (the parameter names and shapes the notebook documents)."""
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shapes that do not fit
+        lines = [_SHAPES.sub(r"\1: the grader sets \2, your module has \3", line.strip())
+                 for line in str(err).splitlines() if line.strip().startswith("size mismatch")]
+        if not lines:
+            raise
+        raise PartError("your module's parameters do not have the shapes the notebook gives: " + "; ".join(lines)) from None
+    missing, unexpected = list(getattr(result, "missing_keys", [])), list(getattr(result, "unexpected_keys", []))
+    if missing or unexpected:
+        raise PartError("your module's parameters are not named as the notebook gives them: "
+                        + (f"the grader sets {_names(unexpected)}, which your module does not have" if unexpected else "")
+                        + ("; " if missing and unexpected else "")
+                        + (f"your module has {_names(missing)}, which the grader does not set" if missing else ""))
+
+
 def _gradients(outputs: list[Any], inputs: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
     """d outputs[0] / d input for each input, as spec["gradients"] asks; a detached or non-scalar loss is an error."""
     loss = outputs[0] if outputs else None
@@ -192,7 +220,7 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
             module = subjects["self"] = target(**spec.get("init", {}), **built)
             if spec.get("load_state", True):
                 state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
-                module.load_state_dict(state, strict=True)
+                _load_state(module, state)
             for name, value in spec.get("attributes", {}).items():
                 setattr(module, name, value)
             module.to(device).eval()
