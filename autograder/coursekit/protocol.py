@@ -173,13 +173,13 @@ def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None
                  for line in str(err).splitlines() if line.strip().startswith("size mismatch")]
         if not lines:
             raise
-        raise PartError("your module's parameters do not have the shapes the notebook gives: " + "; ".join(lines)) from None
+        raise PartError("your module's parameters do not have the shapes the notebook gives: "
+                        + "; ".join(lines)) from None
     missing, unexpected = list(getattr(result, "missing_keys", [])), list(getattr(result, "unexpected_keys", []))
     if missing or unexpected:
-        raise PartError("your module's parameters are not named as the notebook gives them: "
-                        + (f"the grader sets {_names(unexpected)}, which your module does not have" if unexpected else "")
-                        + ("; " if missing and unexpected else "")
-                        + (f"your module has {_names(missing)}, which the grader does not set" if missing else ""))
+        problems = ([f"the grader sets {_names(unexpected)}, which your module does not have"] if unexpected else []) \
+            + ([f"your module has {_names(missing)}, which the grader does not set"] if missing else [])
+        raise PartError("your module's parameters are not named as the notebook gives them: " + "; ".join(problems))
 
 
 def _gradients(outputs: list[Any], inputs: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
