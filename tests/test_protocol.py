@@ -129,6 +129,9 @@ def test_ints_may_come_as_a_tuple_of_python_numpy_or_tensor_integers_but_not_flo
     for answer in [(3.0, 5), (True, 5), (torch.tensor(3.0), 5), "3 5"]:
         with pytest.raises(PartError, match=r"your code returned a \w+, expected an int or a list \(or tuple\) of ints"):
             as_outputs(answer, "ints", cpu)
+    for answer in [torch.tensor([]), torch.tensor([3.0, 5.0]), torch.tensor([True])]:  # torch.tensor(empty list)
+        with pytest.raises(PartError, match=r"your code returned a torch\.\w+ tensor, expected an int or a list"):
+            as_outputs(answer, "ints", cpu)
 
 
 def test_a_student_change_to_torch_that_breaks_building_a_module_is_their_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,6 +100,8 @@ def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
     """The student's return value as a list of outputs, converting lists of ints and text to tensors."""
     if returns == "ints":
         if type(out) is torch.Tensor:
+            if out.is_floating_point() or out.is_complex() or out.dtype == torch.bool:
+                raise PartError(f"your code returned a {out.dtype} tensor, expected an int or a list (or tuple) of ints")
             return [out]
         if not _plain_ints(out):
             raise PartError(f"your code returned a {type(out).__name__}, expected an int or a list (or tuple) of ints")
