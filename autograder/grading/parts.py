@@ -8,6 +8,7 @@ An assignment's checks.py lists its PartChecks and ChoiceChecks; ManualPart come
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import sys
@@ -27,6 +28,39 @@ if TYPE_CHECKING:
     from ..workers.client import Worker
 
 FIXTURE_SEED = 20240601  # visible cases are the same for every student
+
+
+def needed_source(source: str, names: set[str]) -> str:
+    """The imports of a module's source and the top-level definitions that `names` need (those, and whatever
+    they refer to by name, transitively), in their original order."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    defined: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    defined[target.id] = node
+    missing = names - defined.keys()
+    if missing:
+        raise ValueError(f"stand-ins {sorted(missing)} are not defined at the top level of their module")
+    keep: set[int] = set()
+    todo = sorted(names)
+    while todo:
+        node = defined[todo.pop()]
+        if id(node) in keep:
+            continue
+        keep.add(id(node))
+        todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in defined]
+    imports, definitions = [], []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in keep:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            chunk = "\n".join(lines[first - 1:node.end_lineno])
+            (imports if isinstance(node, (ast.Import, ast.ImportFrom)) else definitions).append(chunk)
+    return "\n\n\n".join(["\n".join(imports)] + definitions) + "\n"
 
 
 @dataclass(frozen=True)
@@ -89,13 +123,16 @@ class Call:
         return spec
 
     def standins_source(self) -> str | None:
-        """The source of the module that defines this call's stand-ins; the worker runs it in a short-lived fork."""
+        """This call's stand-ins as source the worker runs in a short-lived fork: the imports of the module that
+        defines them and the definitions they need, nothing else (the module's stand-ins for later parts are
+        answers that the student's code there could read)."""
         modules = {obj.__module__ for obj in self.substitute.values()}
         if not modules:
             return None
         if len(modules) > 1:
             raise ValueError(f"stand-ins of one call come from one module, not {sorted(modules)}")
-        return inspect.getsource(sys.modules[modules.pop()])
+        return needed_source(inspect.getsource(sys.modules[modules.pop()]),
+                             {obj.__name__ for obj in self.substitute.values()})
 
 
 @dataclass
