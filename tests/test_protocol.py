@@ -215,3 +215,40 @@ def test_weights_that_do_not_fit_the_student_s_module_get_one_line_naming_the_pa
     assert str(shapes.value) == ("your module's parameters do not have the shapes the notebook gives: size mismatch for "
                                  "fc1.weight: the grader sets [4, 3], your module has [5, 3]; size mismatch for "
                                  "fc1.bias: the grader sets [4], your module has [5]")
+
+
+def test_a_student_s_system_exit_is_their_error_not_the_worker_s_end() -> None:
+    def leaves(x: torch.Tensor) -> torch.Tensor:
+        raise SystemExit(0)
+
+    with pytest.raises(PartError, match="your code raised SystemExit"):
+        invoke(leaves, "function", {"x": torch.ones(2)}, _wire(Call(args=("x",))))
+
+
+def _reply(target: object, spec: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    """What the worker writes back for one case, read from a real pipe."""
+    import os
+
+    from autograder.workers.server import answer
+    from autograder.workers.wire import receive
+
+    read_fd, write_fd = os.pipe()
+    try:
+        answer({"f": target}, {"target": "f", "kind": "function", "spec": spec}, tensors, write_fd)
+        return receive(read_fd, 1 << 20)[0]
+    finally:
+        os.close(read_fd), os.close(write_fd)
+
+
+def test_an_output_that_cannot_be_sent_or_a_huge_message_comes_back_as_one_short_error() -> None:
+    sparse = _reply(lambda x: x.to_sparse(), _wire(Call(args=("x",))), {"x": torch.eye(3)})
+    assert not sparse["ok"] and sparse["error"].startswith("your code returned an output that cannot be sent back")
+
+    def shouts(x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("<b>" * 100_000)
+
+    huge = _reply(shouts, _wire(Call(args=("x",))), {"x": torch.ones(1)})
+    assert not huge["ok"] and huge["error"].startswith("your code raised ValueError: <b><b>")
+    assert len(huge["error"]) < 4100 and huge["error"].endswith("more characters)")
+    fine = _reply(lambda x: x * 2, _wire(Call(args=("x",))), {"x": torch.ones(1)})
+    assert fine == {"ok": True, "n": 1, "blob": fine["blob"]}

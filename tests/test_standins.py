@@ -84,4 +84,5 @@ def test_a_part_s_stand_ins_and_their_source_hold_no_answer_to_a_part_not_yet_gr
             assert not later & case.call.substitute.keys(), \
                 f"{aid} {part.id}: stands in for {sorted(later & case.call.substitute.keys())}, not graded before it"
             served = vars_of(case.call.standins_source())
-            assert not later & served.keys(), f"{aid} {part.id}: the stand-in source defines {sorted(later & served.keys())}"
+            leaked = sorted(later & served.keys())
+            assert not leaked, f"{aid} {part.id}: the stand-in source defines {leaked}"

@@ -162,7 +162,8 @@ _SHAPES = re.compile(r"(size mismatch for \S+): copying a param with shape torch
 
 
 def _names(keys: list[str]) -> str:
-    return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    """At most six names of at most 80 characters: a module's names are the student's to choose."""
+    return ", ".join(str(k)[:80] for k in keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
 
 
 def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -243,7 +244,7 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
         outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise
-    except Exception as err:  # the student's exception becomes a message, not a crash
+    except BaseException as err:  # the student's exception (SystemExit too) becomes a message, not a crash
         raise PartError(f"your code raised {type(err).__name__}: {err}") from None
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:

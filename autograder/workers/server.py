@@ -21,7 +21,10 @@ from ..sandbox.landlock import hide_filesystem
 from ..sandbox.namespaces import cap_disk, enter_pid_namespace, gpu_devices, leave_host, own_system_folders
 from ..sandbox.rlimits import apply_limits
 from ..sandbox.seccomp import deny_dangerous_calls
-from .wire import WireError, receive, send
+from ..text import shown
+from .wire import WireError, frame, receive, send, write_frame
+
+ERROR_CHARS = 4000  # a message is one line or a few; a student's megabyte of text is cut here, not by the grader
 
 MAX_INPUT = 256 << 20
 MAX_OUTPUT = 64 << 20
@@ -59,11 +62,16 @@ def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
 
 
 def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str, Any], write_fd: int) -> None:
+    """One case's reply: the outputs, or the student's error as at most a few thousand printable characters."""
     try:
         outputs = invoke(namespace[header["target"]], header["kind"], tensors, header["spec"])
-        send(write_fd, {"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
+        try:
+            data = frame({"ok": True, "n": len(outputs)}, {f"out.{i}": t for i, t in enumerate(outputs)})
+        except Exception as err:  # a sparse or quantized tensor passes invoke's checks but cannot be saved
+            raise PartError(f"your code returned an output that cannot be sent back: {err}") from None
     except PartError as err:
-        send(write_fd, {"ok": False, "error": str(err)})
+        data = frame({"ok": False, "error": shown(str(err), ERROR_CHARS)})
+    write_frame(write_fd, data)
 
 
 class StandinProcess:
