@@ -252,3 +252,10 @@ def test_an_output_that_cannot_be_sent_or_a_huge_message_comes_back_as_one_short
     assert len(huge["error"]) < 4100 and huge["error"].endswith("more characters)")
     fine = _reply(lambda x: x * 2, _wire(Call(args=("x",))), {"x": torch.ones(1)})
     assert fine == {"ok": True, "n": 1, "blob": fine["blob"]}
+
+
+def test_gradients_come_back_in_the_order_the_spec_names_them() -> None:
+    a, b = torch.randn(3), torch.randn(3)
+    spec = _wire(Call(args=("a", "b"), gradients=("b", "a")))
+    _, grad_b, grad_a = invoke(lambda a, b: (a * 2 + b * 3).sum(), "function", {"a": a, "b": b}, spec)
+    assert torch.equal(grad_b, torch.full((3,), 3.0)) and torch.equal(grad_a, torch.full((3,), 2.0))

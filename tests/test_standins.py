@@ -46,14 +46,15 @@ class Later(torch.nn.Module):
 
 
 def test_needed_source_keeps_imports_and_what_the_names_need_transitively() -> None:
-    source = needed_source(MODULE, {"early"})
+    source = needed_source(MODULE, frozenset({"early"}))
     namespace: dict = {}
     exec(source, namespace)
     assert namespace["early"](torch.tensor(1.5)) == 3.0  # the decorator, the helper and its constant came along
     assert "Later" not in namespace and "UNUSED" not in namespace and "A module" not in source
-    assert {"Later", "early", "helper", "SCALE", "UNUSED"} <= set(vars_of(needed_source(MODULE, {"Later"})))
+    everything = vars_of(needed_source(MODULE, frozenset({"Later"})))
+    assert {"Later", "early", "helper", "SCALE", "UNUSED"} <= everything.keys()
     with pytest.raises(ValueError, match="not defined at the top level"):
-        needed_source(MODULE, {"missing"})
+        needed_source(MODULE, frozenset({"missing"}))
 
 
 def vars_of(source: str) -> dict:

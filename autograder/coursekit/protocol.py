@@ -202,6 +202,7 @@ def _gradients(outputs: list[Any], inputs: list[torch.Tensor], names: list[str])
 
 def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[str, Any]) -> list[torch.Tensor]:
     device = torch.device(spec.get("device", "cpu"))
+    wrt: list[str] = []  # the arguments whose gradients a function target's answer includes
     try:  # everything that touches the student's objects or torch (which their code may have changed)
         tensors = {k: v.to(device) for k, v in tensors.items()}
         args = [tensors[name] if name is not None else None for name in spec.get("args", [])]
@@ -233,14 +234,15 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
                 out = module(*args, **options)
         else:
             wrt = spec.get("gradients", [])
-            names = spec.get("args", [])
-            args = [a.detach().requires_grad_(True) if n in wrt else a for n, a in zip(names, args)]
+            named = dict(zip(spec.get("args", []), args))
+            named.update({n: named[n].detach().requires_grad_(True) for n in wrt})
+            args = [named[n] for n in spec.get("args", [])]
             with torch.set_grad_enabled(bool(wrt)):
                 out = target(*args, **options, **built)
         returns = spec.get("returns", "tensors")
         outputs = [] if returns == "none" else as_outputs(out, returns, device)
-        if kind != "module" and spec.get("gradients"):
-            outputs += _gradients(outputs, [a for n, a in zip(names, args) if n in wrt], wrt)
+        if wrt:
+            outputs += _gradients(outputs, [named[n] for n in wrt], wrt)
         outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise

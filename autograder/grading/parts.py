@@ -9,6 +9,7 @@ An assignment's checks.py lists its PartChecks and ChoiceChecks; ManualPart come
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import json
 import sys
@@ -30,9 +31,10 @@ if TYPE_CHECKING:
 FIXTURE_SEED = 20240601  # visible cases are the same for every student
 
 
-def needed_source(source: str, names: set[str]) -> str:
+@functools.lru_cache(maxsize=64)
+def needed_source(source: str, names: frozenset[str]) -> str:
     """The imports of a module's source and the top-level definitions that `names` need (those, and whatever
-    they refer to by name, transitively), in their original order."""
+    they refer to by name, transitively), in their original order; cached, as every case of a part asks."""
     tree = ast.parse(source)
     lines = source.splitlines()
     defined: dict[str, ast.stmt] = {}
@@ -132,7 +134,7 @@ class Call:
         if len(modules) > 1:
             raise ValueError(f"stand-ins of one call come from one module, not {sorted(modules)}")
         return needed_source(inspect.getsource(sys.modules[modules.pop()]),
-                             {obj.__name__ for obj in self.substitute.values()})
+                             frozenset(obj.__name__ for obj in self.substitute.values()))
 
 
 @dataclass
