@@ -13,12 +13,12 @@ def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
-                   f_max: float | None = None) -> torch.Tensor:
+                   f_max: float | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(n_mels, n_fft//2 + 1) triangular filters, evenly spaced on the mel scale (HTK formula)."""
     f_max = sample_rate / 2 if f_max is None else f_max
-    mels = torch.linspace(hz_to_mel(torch.tensor(f_min)).item(), hz_to_mel(torch.tensor(f_max)).item(), n_mels + 2)
-    edges = mel_to_hz(mels)  # (n_mels + 2,)
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    low, high = hz_to_mel(torch.tensor([f_min, f_max], dtype=dtype)).tolist()
+    edges = mel_to_hz(torch.linspace(low, high, n_mels + 2, dtype=dtype))  # (n_mels + 2,)
+    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=dtype)
     lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs - lower) / (center - lower)
     falling = (upper - freqs) / (upper - center)

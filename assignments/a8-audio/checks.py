@@ -11,8 +11,6 @@ back; log-mel (composite) <= 0.11 for rfft, torch.stft, real**2 + imag**2 and fl
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -88,17 +86,6 @@ def _mel_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     return [case("speech-like settings", 32, 512, 16000), case("few wide filters", 5, 128, 8000)]
 
 
-@contextmanager
-def _float64() -> Iterator[None]:
-    """Run reference code whose tensors take the default dtype in float64."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-
-
 def _mel(c: Case, scale: str = "mel", grid_top: str = "nyquist", area: bool = False) -> Outputs:
     """The reference computed in float64 and rounded to float32 (a float32 filterbank is off by up to ~1e-5 near
     the edges, whichever way it is written), or a typical mistake: edges evenly spaced in Hz, a frequency grid up
@@ -106,8 +93,7 @@ def _mel(c: Case, scale: str = "mel", grid_top: str = "nyquist", area: bool = Fa
     o = c.call.options
     n_mels, n_fft, sr = o["n_mels"], o["n_fft"], o["sample_rate"]
     if scale == "mel" and grid_top == "nyquist" and not area:
-        with _float64():
-            return [mel_filterbank(n_mels, n_fft, sr).float()]
+        return [mel_filterbank(n_mels, n_fft, sr, dtype=torch.float64).float()]
     edges = (torch.linspace(0, sr / 2, n_mels + 2) if scale == "hz"
              else mel_to_hz(torch.linspace(0.0, hz_to_mel(torch.tensor(sr / 2)).item(), n_mels + 2)))
     freqs = torch.linspace(0, sr if grid_top == "sample_rate" else sr / 2, n_fft // 2 + 1)

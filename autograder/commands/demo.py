@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import sys
 from pathlib import Path
 
 from ..course import Assignment, Course, copy_course, load_course
@@ -78,18 +79,23 @@ def run_demo(course: Course) -> int:
     for assignment in demo.active:
         mistake = demo_mistake(demo, assignment)
         print(f"        {assignment.id}: {mistake[0] if mistake else 'none listed (no mistakes.py)'}")
+    not_graded = []
     for assignment in demo.active:
         print(f"4. grade {assignment.id} (2 jobs):")
         results = grade_batch(demo, assignment, work / "submitted", jobs=2, progress=False)
         print(summary(results))
-        for r in results:
-            failing = [f"{p.grade_id}: {p.messages[0]}" for p in r.parts if p.score is not None and p.score < p.max_score]
-            if failing and r.student == "ben":
-                print(f"   {r.student}'s feedback says: {failing[0]}")
+        not_graded += [f"{assignment.id}, {r.student}: {'; '.join(r.notes)}" for r in results if r.needs_regrade]
+        ben = next((r for r in results if r.student == "ben" and not r.needs_regrade), None)
+        failing = [f"{p.grade_id}: {p.messages[0]}" for p in ben.parts if p.messages and p.score is not None
+                   and p.score < p.max_score] if ben else []
+        if failing:
+            print(f"   ben's feedback says: {failing[0]}")
     print(f"\ngrades:    {(work / 'grades.csv').relative_to(course.root)}")
     print(f"feedback:  {(work / 'feedback').relative_to(course.root)}/<student>/<assignment>/<notebook>.html")
     print(f"gradebook: {demo.db_url} (open formgrader with nbgrader to grade the free-text answers)")
-    return 0
+    if not_graded:
+        print("error: the demo could not grade every example:\n  " + "\n  ".join(not_graded), file=sys.stderr)
+    return 1 if not_graded else 0
 
 
 def run(course: Course, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def grade_one(course: Course, assignment: Assignment, support: Path | None, stud
         return result
     except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
         result = missing(course, assignment, source, student)
-        result.status, result.notes = NEEDS_REGRADE, [f"grading failed: {type(err).__name__}: {err}"]
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        result.status, result.notes = NEEDS_REGRADE, [
+            f"grading failed: {type(err).__name__}: {err} (in {Path(where.filename).name}:{where.lineno})"]
         return result
 
 
