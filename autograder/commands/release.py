@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ..course import Assignment, Course
 from ..nbgrader_run import run_nbgrader
 
 HELP = "build the student release of assignments (all active ones by default)"
 SUPPORT = ("coursekit", "fixtures", "data")
+SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", re.S | re.M)
+STUB = re.compile(r"^# YOUR CODE HERE\nraise NotImplementedError\(\)$", re.M)  # nbgrader's, at top level
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +35,53 @@ def release(course: Course, assignment: Assignment) -> Path:
         if not (path.is_file() and path.suffix == ".ipynb"):  # support folders are written afresh below
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     write_support_files(folder, assignment, course)
+    for source in assignment.notebooks:
+        leave_choices_unanswered(course.root / source, folder / source.name, folder / "fixtures")
     return folder
+
+
+def answer_variable(source: str) -> str | None:
+    """The variable a source cell answers with, when its only solution region is `name = <literal>` at top level
+    (a multiple-choice answer); None for any other cell."""
+    regions = SOLUTION.findall(source)
+    try:
+        body = ast.parse(regions[0]).body if len(regions) == 1 else []
+    except SyntaxError:  # an indented region: the body of a function, not an answer variable
+        return None
+    if len(body) != 1 or not isinstance(body[0], ast.Assign) or len(body[0].targets) != 1 \
+            or not isinstance(body[0].targets[0], ast.Name):
+        return None
+    try:
+        ast.literal_eval(body[0].value)
+    except ValueError:
+        return None
+    return body[0].targets[0].id
+
+
+def leave_choices_unanswered(source: Path, released: Path, fixtures: Path) -> None:
+    """In the released notebook, each multiple-choice answer cell sets its variable to None (with the offered
+    letters in a comment) instead of nbgrader's raising stub, so that Run All goes on and the check cell says
+    "not answered yet"."""
+    import nbformat
+    from nbgrader.utils import compute_checksum
+
+    options = {}
+    for path in fixtures.glob("*.json"):
+        meta: dict[str, Any] = json.loads(path.read_text())
+        if "options" in meta:
+            options[meta["target"]] = meta["options"]
+    answers = {cell.metadata["nbgrader"]["grade_id"]: name for cell in nbformat.read(str(source), as_version=4).cells
+               if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
+               and (name := answer_variable(cell.source))}
+    nb = nbformat.read(str(released), as_version=4)
+    for cell in nb.cells:
+        name = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        if name is None or len(STUB.findall(cell.source)) != 1:
+            continue
+        offered = f": one of {', '.join(json.dumps(o) for o in options[name])}" if name in options else ""
+        cell.source = STUB.sub(f"{name} = None  # your answer{offered}", cell.source)
+        cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
+    nbformat.write(nb, str(released))
 
 
 def unexpected_files(folder: Path) -> list[str]:

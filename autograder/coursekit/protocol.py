@@ -46,6 +46,27 @@ class PartError(Exception):
     """The student's code raised, or returned something that is not a tensor."""
 
 
+class NotWritten(PartError):
+    """The student's code raised NotImplementedError: the part (or one it uses) is still the release's stub.
+    `where` is the qualified name of the notebook function that raised it (None when none did)."""
+
+    def __init__(self, message: str, where: str | None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def notebook_function(tb: Any) -> str | None:
+    """The qualified name of the innermost function on traceback `tb` that a notebook cell defined (code run in
+    the notebook's namespace, whose __name__ is "__main__"), such as "FeedForward.forward"."""
+    where = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if tb.tb_frame.f_globals.get("__name__") == "__main__" and code.co_name != "<module>":
+            where = getattr(code, "co_qualname", code.co_name)
+        tb = tb.tb_next
+    return where
+
+
 def table_step(table: torch.Tensor) -> Any:
     """A toy language model for decoding checks: table (T, V, V) holds the log-probabilities of the next token
     given the prefix length t (capped at T) and the prefix's last token. step(prefixes (n, t)) -> (n, V), on
@@ -246,6 +267,8 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
         outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise
+    except NotImplementedError as err:  # the release's stub: not an error in the student's code
+        raise NotWritten(f"your code raised NotImplementedError: {err}", notebook_function(err.__traceback__)) from None
     except BaseException as err:  # the student's exception (SystemExit too) becomes a message, not a crash
         raise PartError(f"your code raised {type(err).__name__}: {err}") from None
     for i, o in enumerate(outputs):

@@ -4,10 +4,17 @@ A part whose cases the grader runs with trusted stand-ins for earlier parts (see
 cases) is checked here with the student's own earlier parts, and only once those pass their own checks: until
 then the check says which one to fix first. So a ✓ never stands on a broken building block, and the grader,
 which puts a correct one in its place, finds nothing in that part that the notebook could have shown.
+
+In a notebook every outcome is short: a part still the release's stub prints one "not answered yet" line and
+lets Run All go on (under nbgrader's Validate it also fails, in one line, so that Validate lists it); a failing
+part prints one line per failing case and raises CheckFailed, which IPython shows as one line (no traceback
+into this kit), while nbgrader's Validate and Run All still see the failure.
 """
 from __future__ import annotations
 
+import inspect
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +23,7 @@ import torch
 
 from .diagnose import diagnose
 from .fixtures import read_fixture
-from .protocol import PartError, invoke
+from .protocol import NotWritten, PartError, invoke
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -27,13 +34,16 @@ Caller = Callable[[str, dict[str, torch.Tensor], dict[str, Any]], list[torch.Ten
 def run_visible(name: str, call: Caller, folder: Path = FIXTURES) -> list[str]:
     """Problems found on the visible cases of part `name` (empty when all pass).
 
-    `call(kind, tensors, spec)` runs the student's part; it raises PartError for an error in their code.
+    `call(kind, tensors, spec)` runs the student's part; it raises PartError for an error in their code, and
+    NotWritten, which is passed on, for a stub that is not written yet.
     """
     meta, cases = read_fixture(folder, name)
     problems = []
     for i, case in enumerate(cases):
         try:
             outputs = call(meta["kind"], case.tensors, case.spec)
+        except NotWritten:  # not a problem of this case: the caller says so once
+            raise
         except PartError as err:
             problems.append(f"case {i + 1} ({case.spec['label']}): {err}")  # PartError says what the code did
             continue
@@ -75,8 +85,64 @@ def namespace_of(target: Any) -> dict[str, Any]:
     return methods[0].__globals__ if methods else {}
 
 
+class CheckFailed(AssertionError):
+    """A check that found problems. Its message holds them all (as the command-line check prints them); in IPython
+    it displays as one line, the problems having been printed above it one per line."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        super().__init__(f"{name}: " + "; ".join(problems))
+        lines = "the line" if len(problems) == 1 else f"the {len(problems)} lines"
+        self.summary = f"{name} did not pass its visible checks (see {lines} above)"
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback."""
+        return [f"CheckFailed: {self.summary}"]
+
+
+def fail(name: str, problems: list[str]) -> None:
+    """Print one line per problem, then raise CheckFailed."""
+    for problem in problems:
+        print(f"✗ {name}: {problem}")
+    raise CheckFailed(name, problems)
+
+
+def stubs_of(target: Any) -> list[str]:
+    """The qualified names of the functions of a part (the function, or a class's own methods) that still hold the
+    release's `raise NotImplementedError()`."""
+    functions = [target] if inspect.isfunction(target) else \
+        [v for v in vars(target).values() if inspect.isfunction(v)] if isinstance(target, type) else []
+    return [f.__qualname__ for f in functions if "NotImplementedError" in f.__code__.co_names]
+
+
+def not_written(name: str, target: Any, err: NotWritten) -> str:
+    """The line for a part whose code, or the code of an earlier part it uses, is still the release's stub."""
+    own = getattr(target, "__name__", None)
+    stubs = [err.where] if err.where and err.where.split(".")[0] == own else stubs_of(target)
+    if stubs:
+        return (f"not answered yet: {name} (write {' and '.join(stubs)} between the YOUR CODE HERE lines, then run "
+                "this cell again)")
+    return (f"not checked yet: {name} uses your {err.where or 'earlier code'}, which is not written yet (write it "
+            "between its YOUR CODE HERE lines, run its check, then run this cell again)")
+
+
+class NotAnswered(AssertionError):
+    """A part or question not answered yet, raised only under nbgrader's Validate; IPython shows it as one line."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"NotAnswered: {self}"]
+
+
+def unanswered(line: str) -> None:
+    """Print the "not answered yet" line. Under nbgrader's Validate (which sets NBGRADER_VALIDATING in the kernel's
+    environment) it is also a one-line failure, so that Validate lists the parts still to do."""
+    print(line)
+    if os.environ.get("NBGRADER_VALIDATING"):
+        raise NotAnswered(line)
+
+
 def check(name: str, target: Any) -> None:
-    """Run the visible checks of one part; raise AssertionError with every problem found."""
+    """Run the visible checks of one part: print a ✓ line, or "not answered yet", or the problems found and
+    raise CheckFailed."""
     own = json.loads((FIXTURES / f"{name}.json").read_text())["target"]
     namespace = namespace_of(target)
 
@@ -84,9 +150,13 @@ def check(name: str, target: Any) -> None:
         found = target if target_name == own else namespace.get(target_name)
         return lambda kind, tensors, spec: invoke(found, kind, tensors, spec)
 
-    problems = problems_of(name, caller_for)
+    try:
+        problems = problems_of(name, caller_for)
+    except NotWritten as err:
+        unanswered(not_written(name, target, err))
+        return
     if problems:
-        raise AssertionError(f"{name}: " + "; ".join(problems))
+        fail(name, problems)
     print(f"✓ {name}: all visible checks pass")
 
 
@@ -101,8 +171,14 @@ def choice_recorded(answer: Any) -> str:
 
 
 def check_choice(name: str, answer: Any, folder: Path = FIXTURES) -> None:
-    """A multiple-choice answer must be one of the offered letters; whether it is right is graded later."""
-    problem = choice_problem(json.loads((folder / f"{name}.json").read_text())["options"], answer)
+    """A multiple-choice answer must be one of the offered letters; whether it is right is graded later. None
+    (the release's placeholder) is not answered yet."""
+    meta = json.loads((folder / f"{name}.json").read_text())
+    if answer is None:
+        unanswered(f"not answered yet: {name} (set {meta['target']} to one of "
+                   f"{', '.join(map(repr, meta['options']))}, then run this cell again)")
+        return
+    problem = choice_problem(meta["options"], answer)
     if problem:
-        raise AssertionError(f"{name}: {problem}")
+        fail(name, [problem])
     print(f"✓ {name}: {choice_recorded(answer)}")
