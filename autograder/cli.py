@@ -1,6 +1,7 @@
 """The `autograder` command line: run it in the folder that holds course.yml. Each verb is a module of
-autograder/commands with HELP, an optional add_arguments(parser), run(course, args) -> exit code, and
-COURSE_OPTIONAL = True where it also works without a course.yml (then course is None)."""
+autograder/commands (a hyphen in the verb is an underscore in the module's name) with HELP, an optional
+add_arguments(parser), run(course, args) -> exit code, and COURSE_OPTIONAL = True where it also works without a
+course.yml (then course is None)."""
 from __future__ import annotations
 
 import argparse
@@ -9,15 +10,17 @@ import sys
 from pathlib import Path
 
 from .course import CourseError, load_course
+from .nbgrader_run import ConfigError
 
-VERBS = ("outline", "demo", "validate", "release", "check", "grade", "doctor", "export")
+VERBS = ("outline", "demo", "configure", "validate", "release", "check", "grade", "doctor", "export",
+         "publish", "student-env")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autograder", description="The transformer course kit's autograder.")
     parser.add_argument("--course", type=Path, default=Path("course.yml"), help="path to course.yml (default: ./course.yml)")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = {verb: importlib.import_module(f".commands.{verb}", __package__) for verb in VERBS}
+    commands = {verb: importlib.import_module(f".commands.{verb.replace('-', '_')}", __package__) for verb in VERBS}
     for verb, command in commands.items():
         p = sub.add_parser(verb, help=command.HELP)
         if hasattr(command, "add_arguments"):
@@ -31,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return command.run(course, args)
+    try:
+        return command.run(course, args)
+    except ConfigError as err:  # an nbgrader_config.py that autograder may not overwrite
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..course import Assignment, Course, copy_course, load_course
+from .configure import configure
 from .grade import summary
 from .outline import render_outline
 from .release import release
@@ -65,6 +66,7 @@ def run_demo(course: Course) -> int:
     copy_course(course.root, work)
     demo = load_course(work / "course.yml")
     print(render_outline(demo), "\n")
+    configure(demo)  # formgrader in `jupyter lab` there lists the assignments; source notebooks run in place
 
     problems = validate(demo)
     print("1. validate: " + ("course and notebooks are valid" if not problems else "\n   ".join(problems)))
@@ -92,7 +94,7 @@ def run_demo(course: Course) -> int:
             print(f"   ben's feedback says: {failing[0]}")
     print(f"\ngrades:    {(work / 'grades.csv').relative_to(course.root)}")
     print(f"feedback:  {(work / 'feedback').relative_to(course.root)}/<student>/<assignment>/<notebook>.html")
-    print(f"gradebook: {demo.db_url} (open formgrader with nbgrader to grade the free-text answers)")
+    print(f"gradebook: {demo.db_url} (free-text answers: `jupyter lab` in demo-out/, then Nbgrader > Formgrader)")
     if not_graded:
         print("error: the demo could not grade every example:\n  " + "\n  ".join(not_graded), file=sys.stderr)
     return 1 if not_graded else 0
