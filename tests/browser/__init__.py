@@ -1,0 +1,1 @@
+"""Browser tests: JupyterLab in chromium, driven by Playwright (see conftest.py)."""
