@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from autograder.course import copy_course
+from autograder.notebook import nbgrader_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a2-attention"
@@ -222,3 +223,13 @@ def test_hidden_inputs_cannot_be_predicted_from_the_release(course: Path) -> Non
         assert student_seed(c, ASSIGNMENT, "ada", SDPA.id) != seed
     finally:
         secret.write_text(saved)
+
+
+def test_command_line_check_of_the_untouched_release_says_what_is_not_answered(course: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "release"
+    shutil.copytree(course / "release" / ASSIGNMENT, folder)
+    run = subprocess.run([sys.executable, "-m", "autograder.cli", "check", NOTEBOOK], capture_output=True, text=True,
+                         cwd=folder)
+    graded = [nbgrader_meta(c)["grade_id"] for c in nbformat.read(str(folder / NOTEBOOK), as_version=4).cells
+              if c.cell_type == "code" and nbgrader_meta(c).get("grade")]
+    assert run.returncode == 1 and run.stdout.splitlines() == [f"not answered yet: {g}" for g in graded], run.stdout

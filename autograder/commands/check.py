@@ -29,6 +29,7 @@ def assignment_of(course: Course, notebook: Path) -> Assignment | None:
 
 
 MAX_FIXTURE_BYTES = 64 << 20
+NOT_ANSWERED = "not answered yet"  # a part still the release's stub, or a question still None: as the notebook says
 
 
 def copy_released_fixtures(released: Path, into: Path) -> None:
@@ -62,7 +63,8 @@ def fixtures_for(notebook: Path, course: Course | None, folder: Path) -> Limits 
 
 
 def check_notebook(notebook: Path, course: Course | None) -> int:
-    from ..coursekit.selfcheck import choice_problem, choice_recorded, problems_of  # torch, nbformat: not at start-up
+    from ..coursekit.protocol import NotWritten  # torch, nbformat: not at start-up
+    from ..coursekit.selfcheck import choice_problem, choice_recorded, problems_of
     from ..grading.intake import read_untrusted
     from ..notebook import code_to_run, nbgrader_meta
     from ..student_files import COURSEKIT
@@ -97,12 +99,20 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
                     failures += 1
                     continue
                 if "kind" in meta:
-                    problems = problems_of(name, lambda target: worker_caller(worker, target), fixtures)
+                    try:
+                        problems = problems_of(name, lambda target: worker_caller(worker, target), fixtures)
+                    except NotWritten:  # the release's stub, in this part or one it uses
+                        problems = [NOT_ANSWERED]
                     passed = "all visible checks pass"
                 else:
                     value, error = worker.get(meta["target"])
                     problem = choice_problem(meta["options"], value if error is None else None)
-                    problems, passed = [problem] if problem else [], choice_recorded(value)
+                    problems = [NOT_ANSWERED if value is None else problem] if problem else []
+                    passed = choice_recorded(value)
+                if problems == [NOT_ANSWERED]:
+                    failures += 1
+                    print(f"{NOT_ANSWERED}: {name}")
+                    continue
                 failures += bool(problems)
                 print(shown(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}", 4000))
     return 1 if failures else 0
@@ -110,7 +120,7 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
 
 def worker_caller(worker: Worker, target: str) -> Caller:
     """The student's `target`, called in the worker the way the notebook's own check calls it."""
-    from ..coursekit.protocol import PartError
+    from ..coursekit.protocol import STUB_RAISED, NotWritten, PartError
     from ..workers.client import WorkerFailure
 
     def call(kind: str, tensors: dict, spec: dict) -> list:
@@ -119,7 +129,7 @@ def worker_caller(worker: Worker, target: str) -> Caller:
         except WorkerFailure as err:
             raise PartError(str(err)) from None
         if result.error is not None:
-            raise PartError(result.error)
+            raise (NotWritten(result.error, None) if result.error.startswith(STUB_RAISED) else PartError(result.error))
         return result.outputs
     return call
 

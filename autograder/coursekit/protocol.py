@@ -46,6 +46,9 @@ class PartError(Exception):
     """The student's code raised, or returned something that is not a tensor."""
 
 
+STUB_RAISED = "your code raised NotImplementedError"  # how a part that is still the release's stub is reported
+
+
 class NotWritten(PartError):
     """The student's code raised NotImplementedError: the part (or one it uses) is still the release's stub.
     `where` is the qualified name of the notebook function that raised it (None when none did)."""
@@ -268,7 +271,7 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     except PartError:
         raise
     except NotImplementedError as err:  # the release's stub: not an error in the student's code
-        raise NotWritten(f"your code raised NotImplementedError: {err}", notebook_function(err.__traceback__)) from None
+        raise NotWritten(f"{STUB_RAISED}: {err}", notebook_function(err.__traceback__)) from None
     except BaseException as err:  # the student's exception (SystemExit too) becomes a message, not a crash
         raise PartError(f"your code raised {type(err).__name__}: {err}") from None
     for i, o in enumerate(outputs):
