@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return command.run(course, args)
-    except ConfigError as err:  # an nbgrader_config.py that autograder may not overwrite
+    except (ConfigError, CourseError) as err:  # an nbgrader_config.py it may not overwrite, a course.yml it refuses
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ HEADER = """\
 # for a shared exchange (nbgrader's default is /usr/local/share/nbgrader/exchange).
 c = get_config()  # noqa: F821 (traitlets provides it)
 """
+
+
+MANAGED_KEYS = ("course_id", "root", "source_directory", "release_directory", "submitted_directory",
+                "autograded_directory", "feedback_directory", "db_url", "include")  # nbgrader_settings' keys
+MANAGED = re.compile(rf"^\s*c\.CourseDirectory\.({'|'.join(MANAGED_KEYS)})\s*=", re.M)
 
 
 class ConfigError(Exception):
@@ -60,7 +66,12 @@ def own_lines(path: Path) -> str:
         raise ConfigError(f"{path}: was not written by autograder (it lacks the line {OWN_LINES!r}); move your "
                           "settings elsewhere, delete the file and run `autograder configure`, then put them back "
                           "below that line")
-    return text.split(OWN_LINES, 1)[1].removeprefix("\n")
+    own = text.split(OWN_LINES, 1)[1].removeprefix("\n")
+    managed = sorted(f"CourseDirectory.{key}" for key in set(MANAGED.findall(own)))
+    if managed:
+        raise ConfigError(f"{path}: the lines below the marker set {', '.join(managed)}, which autograder writes from "
+                          "course.yml; change course.yml instead and remove those lines")
+    return own
 
 
 def write_config(course: Course) -> Path:

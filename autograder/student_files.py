@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 from .content import bind_parts
-from .course import Assignment, Course
+from .course import Assignment, Course, CourseError
 from .notebook import graded_cells, read_notebook
 
 COURSEKIT = Path(__file__).resolve().parent / "coursekit"
+SUPPORT = ("coursekit", "fixtures", "data")  # the folders write_support_files writes
 
 
 def write_support_files(folder: Path, assignment: Assignment, course: Course) -> None:
@@ -21,3 +22,19 @@ def write_support_files(folder: Path, assignment: Assignment, course: Course) ->
     for name in assignment.data:
         (folder / "data").mkdir(exist_ok=True)
         shutil.copyfile(course.root / name, folder / "data" / Path(name).name)
+
+
+def rewrite_support_files(folder: Path, assignment: Assignment, course: Course) -> None:
+    """write_support_files into a folder whose support folders are first removed (no stale fixtures). A data file
+    that course.yml lists from inside one of them is refused, since it would be deleted."""
+    for name in SUPPORT:
+        target = folder / name
+        inside = [str(d) for d in assignment.data if (course.root / d).resolve().is_relative_to(target.resolve())]
+        if inside:
+            raise CourseError(course.root / "course.yml", None, f"{assignment.id} lists data files inside {target}, "
+                              f"a folder autograder writes afresh: {', '.join(inside)}; keep them elsewhere")
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+    write_support_files(folder, assignment, course)

@@ -24,13 +24,13 @@ import pytest
 from autograder.commands import publish as publish_command
 from autograder.commands.student_env import LAB_PLUGINS, SERVER_EXTENSIONS
 from autograder.course import copy_course, load_course
+from autograder.student_files import SUPPORT
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TOKEN = "binder-test-token"
 VALIDATE_PLUGIN = "@jupyter/nbgrader:validate-assignment"
 SOURCE_ONLY = ("checks.py", "standins.py", "mistakes.py", "mutants.py")
-GENERATED = ("coursekit", "fixtures", "data")  # written beside source notebooks too, and released on purpose
 
 
 def autograder(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -211,13 +211,13 @@ def test_nothing_hidden_is_published(published: Path) -> None:
     folder's notebooks, checks, stand-ins or mistakes, nor of the reference implementation."""
     course = load_course(ROOT / "course.yml")
     hidden = {p.read_bytes() for folder in ("assignments", "reference_impl") for p in (ROOT / folder).rglob("*")
-              if p.is_file() and not {"__pycache__", *GENERATED} & set(p.relative_to(ROOT).parts)}
+              if p.is_file() and not {"__pycache__", *SUPPORT} & set(p.relative_to(ROOT).parts)}
     released = {a.id for a in course.active}
     for path in (p for p in published.rglob("*") if p.is_file()):
         rel = path.relative_to(published)
         assert rel.parts[0] in released | {"binder", "README.md"}, rel
         if rel.parts[0] in released:
-            assert path.suffix == ".ipynb" and len(rel.parts) == 2 or rel.parts[1] in GENERATED, rel
+            assert path.suffix == ".ipynb" and len(rel.parts) == 2 or rel.parts[1] in SUPPORT, rel
         assert path.name not in SOURCE_ONLY and path.read_bytes() not in hidden, rel
         if path.suffix in (".ipynb", ".py", ".md", ".txt"):
             text = path.read_text()

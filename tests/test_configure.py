@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.commands.release import SUPPORT
+from autograder.student_files import SUPPORT
 from autograder.course import copy_course, load_course
 from autograder.nbgrader_run import OWN_LINES
 
@@ -139,6 +139,7 @@ def test_rerun_keeps_the_instructors_lines_and_follows_course_yml(course_root: P
 @pytest.mark.parametrize("content,message", [
     ("c = get_config()\nc.CourseDirectory.root = '/elsewhere'\n", "was not written by autograder"),
     (b"\xff\xfe not text", "cannot be read"),
+    (f"c = get_config()\n{OWN_LINES}\nc.CourseDirectory.db_url = 'sqlite:///other.db'\n", "CourseDirectory.db_url"),
 ])
 def test_a_config_file_autograder_did_not_write_is_left_alone(tmp_path: Path, content, message: str) -> None:
     copy_course(ROOT, tmp_path)
@@ -149,3 +150,35 @@ def test_a_config_file_autograder_did_not_write_is_left_alone(tmp_path: Path, co
     assert str(config) in run.stderr and message in run.stderr
     assert config.read_bytes() == (content if isinstance(content, bytes) else content.encode())
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_the_settings_autograder_manages_are_the_ones_it_refuses_below_the_marker() -> None:
+    from autograder.nbgrader_run import MANAGED_KEYS, nbgrader_settings
+
+    assert tuple(nbgrader_settings(load_course(ROOT / "course.yml"))) == MANAGED_KEYS
+
+
+def test_a_data_file_inside_a_generated_folder_is_refused_not_deleted(tmp_path: Path) -> None:
+    copy_course(ROOT, tmp_path)
+    kept = tmp_path / "assignments" / "a1-embeddings" / "data" / "words.txt"
+    kept.parent.mkdir()
+    kept.write_text("the instructor's own file")
+    course_yml = tmp_path / "course.yml"
+    course_yml.write_text(course_yml.read_text().replace(
+        "notebooks: [assignments/a1-embeddings/embeddings.ipynb]",
+        "notebooks: [assignments/a1-embeddings/embeddings.ipynb]\n    data: [assignments/a1-embeddings/data/words.txt]"))
+    run = autograder(tmp_path, "configure")
+    assert run.returncode == 2 and "assignments/a1-embeddings/data/words.txt" in run.stderr, run.stderr
+    assert kept.read_text() == "the instructor's own file"
+
+
+@pytest.mark.slow
+def test_grading_after_configure_alone_registers_the_notebooks_first(course_root: Path, tmp_path: Path) -> None:
+    """configure registers assignments without notebooks; grading must still find the grade cells it records."""
+    aid = "a2-attention"
+    notebook = load_course(course_root / "course.yml").assignment(aid).notebooks[0]
+    (tmp_path / "ada" / aid).mkdir(parents=True)
+    (tmp_path / "ada" / aid / notebook.name).write_bytes((course_root / notebook).read_bytes())
+    run = autograder(course_root, "grade", aid, "--submissions", str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "needs regrade" not in run.stdout and "graded" in run.stdout, run.stdout

@@ -5,27 +5,21 @@ folders are generated and gitignored; a release keeps only nbgrader's notebooks 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from ..course import Assignment, Course
 from ..nbgrader_run import write_config
 
 HELP = "write nbgrader_config.py, register assignments and due dates, and let source notebooks run in place"
-GENERATED = ("coursekit", "fixtures", "data")  # what write_support_files puts in a folder
 
 
 def write_support_folders(course: Course, assignments: tuple[Assignment, ...] | list[Assignment]) -> None:
-    """coursekit/, fixtures/ and data/ in each assignment's source folder, written afresh (no stale fixtures)."""
+    """coursekit/, fixtures/ and data/ in each assignment's source folder, written afresh."""
     from ..content import folder_of  # imports torch: not at start-up
-    from ..student_files import write_support_files
+    from ..student_files import rewrite_support_files
 
     for assignment in assignments:
-        folder = folder_of(course, assignment)
-        for name in GENERATED:
-            if (folder / name).is_dir() and not (folder / name).is_symlink():
-                shutil.rmtree(folder / name)
-        write_support_files(folder, assignment, course)
+        rewrite_support_files(folder_of(course, assignment), assignment, course)
 
 
 def register_assignments(course: Course) -> None:

@@ -13,7 +13,6 @@ from ..course import Assignment, Course
 from ..nbgrader_run import run_nbgrader
 
 HELP = "build the student release of assignments (all active ones by default)"
-SUPPORT = ("coursekit", "fixtures", "data")
 SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", re.S | re.M)
 STUB = re.compile(r"^# YOUR CODE HERE\nraise NotImplementedError\(\)$", re.M)  # nbgrader's, at top level
 
@@ -31,8 +30,9 @@ def release(course: Course, assignment: Assignment) -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment {assignment.id} failed:\n{result.stdout}{result.stderr}")
     folder = course.root / "release" / assignment.id
-    for path in folder.iterdir():
-        if not (path.is_file() and path.suffix == ".ipynb"):  # support folders are written afresh below
+    listed = {source.name for source in assignment.notebooks}
+    for path in folder.iterdir():  # support folders are written afresh below; a scratch notebook never goes out
+        if not (path.is_file() and path.name in listed):
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     write_support_files(folder, assignment, course)
     for source in assignment.notebooks:
@@ -59,9 +59,10 @@ def answer_variable(source: str) -> str | None:
 
 
 def leave_choices_unanswered(source: Path, released: Path, fixtures: Path) -> None:
-    """In the released notebook, each multiple-choice answer cell sets its variable to None (with the offered
-    letters in a comment) instead of nbgrader's raising stub, so that Run All goes on and the check cell says
-    "not answered yet"."""
+    """In the released notebook, each multiple-choice answer cell (its solution region sets a variable that a
+    multiple-choice fixture names) sets it to None, with the offered letters in a comment, instead of nbgrader's
+    raising stub, so that Run All goes on and the check cell says "not answered yet". A cell whose stub is not
+    nbgrader's default (another ClearSolutions.code_stub) is an error: Run All would stop there."""
     import nbformat
     from nbgrader.utils import compute_checksum
 
@@ -72,20 +73,26 @@ def leave_choices_unanswered(source: Path, released: Path, fixtures: Path) -> No
             options[meta["target"]] = meta["options"]
     answers = {cell.metadata["nbgrader"]["grade_id"]: name for cell in nbformat.read(str(source), as_version=4).cells
                if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
-               and (name := answer_variable(cell.source))}
+               and (name := answer_variable(cell.source)) in options}
     nb = nbformat.read(str(released), as_version=4)
     for cell in nb.cells:
-        name = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
-        if name is None or len(STUB.findall(cell.source)) != 1:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        name = answers.get(grade_id)
+        if name is None:
             continue
-        offered = f": one of {', '.join(json.dumps(o) for o in options[name])}" if name in options else ""
-        cell.source = STUB.sub(f"{name} = None  # your answer{offered}", cell.source)
+        if len(STUB.findall(cell.source)) != 1:
+            raise RuntimeError(f"{released}: cell {grade_id!r} has no '# YOUR CODE HERE / raise NotImplementedError()' "
+                               f"stub to replace with {name} = None (is ClearSolutions.code_stub changed?)")
+        offered = ", ".join(json.dumps(o) for o in options[name])
+        cell.source = STUB.sub(f"{name} = None  # your answer: one of {offered}", cell.source)
         cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
     nbformat.write(nb, str(released))
 
 
 def unexpected_files(folder: Path) -> list[str]:
     """What a release folder holds besides notebooks, coursekit/, fixtures/ and data/ (the release scan)."""
+    from ..student_files import SUPPORT
+
     return sorted(p.name for p in folder.iterdir()
                   if p.name not in SUPPORT and not (p.is_file() and p.suffix == ".ipynb"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .protocol import notebook_function
+from .protocol import stub_raised
 
 stopped: dict[str, Any] = {}  # function not written yet -> the object that held it when it stopped a cell
 
@@ -37,13 +37,16 @@ def uses_answers(line: str, cell: str) -> Any:
         return eval(compile(last, filename, "eval", shell.compile.flags, dont_inherit=True), shell.user_ns) \
             if last is not None else None
     except NotImplementedError as err:
-        where = notebook_function(err.__traceback__)
-        if where is not None:
-            stopped[where] = shell.user_ns.get(where.split(".")[0])
-        print(f"not run yet: this cell uses {where or 'a part'}, which is not written yet (write it, run its check, "
+        where = stub_raised(err)
+        if where is None:  # raised by library code: a bug, not a stub
+            raise
+        holder = where.split(".")[0]
+        if holder in shell.user_ns:
+            stopped[where] = shell.user_ns[holder]
+        print(f"not run yet: this cell uses {where}, which is not written yet (write it, run its check, "
               "then run this cell again)")
     except Exception as err:
-        cause = [where for where, holder in stopped.items() if shell.user_ns.get(where.split(".")[0]) is holder]
+        cause = [where for where, holder in stopped.items() if shell.user_ns.get(where.split(".")[0], stopped) is holder]
         if not cause:
             raise
         print(f"not run yet: this cell needs what an earlier cell did not make, because {cause[-1]} is not written "

@@ -46,28 +46,28 @@ class PartError(Exception):
     """The student's code raised, or returned something that is not a tensor."""
 
 
-STUB_RAISED = "your code raised NotImplementedError"  # how a part that is still the release's stub is reported
+STUB_RAISED = "not written yet: it still raises NotImplementedError"  # how a release's stub is reported
 
 
 class NotWritten(PartError):
-    """The student's code raised NotImplementedError: the part (or one it uses) is still the release's stub.
-    `where` is the qualified name of the notebook function that raised it (None when none did)."""
+    """A release's stub was reached: a notebook function (the part, or one it uses) raised NotImplementedError
+    itself. `where` is that function's qualified name, such as "FeedForward.forward"."""
 
-    def __init__(self, message: str, where: str | None) -> None:
+    def __init__(self, message: str, where: str) -> None:
         super().__init__(message)
         self.where = where
 
 
-def notebook_function(tb: Any) -> str | None:
-    """The qualified name of the innermost function on traceback `tb` that a notebook cell defined (code run in
-    the notebook's namespace, whose __name__ is "__main__"), such as "FeedForward.forward"."""
-    where = None
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if tb.tb_frame.f_globals.get("__name__") == "__main__" and code.co_name != "<module>":
-            where = getattr(code, "co_qualname", code.co_name)
+def stub_raised(err: BaseException) -> str | None:
+    """The qualified name of the notebook function that raised `err` itself (its innermost frame is code a notebook
+    cell defined, run in the namespace whose __name__ is "__main__"); None when library code raised it (torch's
+    NotImplementedError for a module without forward, or an op a backend lacks), which is a bug, not a stub."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return where
+    if tb is None or tb.tb_frame.f_globals.get("__name__") != "__main__" or tb.tb_frame.f_code.co_name == "<module>":
+        return None
+    return getattr(tb.tb_frame.f_code, "co_qualname", tb.tb_frame.f_code.co_name)
 
 
 def table_step(table: torch.Tensor) -> Any:
@@ -270,8 +270,11 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
         outputs += [_report(what, subjects, device) for what in spec.get("reports", [])]
     except PartError:
         raise
-    except NotImplementedError as err:  # the release's stub: not an error in the student's code
-        raise NotWritten(f"{STUB_RAISED}: {err}", notebook_function(err.__traceback__)) from None
+    except NotImplementedError as err:
+        where = stub_raised(err)  # the release's stub, or a NotImplementedError from library code (a bug)
+        if where is not None:
+            raise NotWritten(f"{STUB_RAISED} ({where})", where) from None
+        raise PartError(f"your code raised NotImplementedError: {err}") from None
     except BaseException as err:  # the student's exception (SystemExit too) becomes a message, not a crash
         raise PartError(f"your code raised {type(err).__name__}: {err}") from None
     for i, o in enumerate(outputs):

@@ -117,11 +117,11 @@ def stubs_of(target: Any) -> list[str]:
 def not_written(name: str, target: Any, err: NotWritten) -> str:
     """The line for a part whose code, or the code of an earlier part it uses, is still the release's stub."""
     own = getattr(target, "__name__", None)
-    stubs = [err.where] if err.where and err.where.split(".")[0] == own else stubs_of(target)
+    stubs = [err.where] if err.where.split(".")[0] == own else stubs_of(target)
     if stubs:
         return (f"not answered yet: {name} (write {' and '.join(stubs)} between the YOUR CODE HERE lines, then run "
                 "this cell again)")
-    return (f"not checked yet: {name} uses your {err.where or 'earlier code'}, which is not written yet (write it "
+    return (f"not checked yet: {name} uses your {err.where}, which is not written yet (write it "
             "between its YOUR CODE HERE lines, run its check, then run this cell again)")
 
 

@@ -86,13 +86,14 @@ def grade_one(course: Course, assignment: Assignment, support: Path | None, stud
 
 
 def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
-    """The gradebook must know the assignment's grade cells; nbgrader registers them when it generates a release."""
+    """The gradebook must know the assignment's grade cells; nbgrader registers them when it generates a release
+    (`autograder configure` registers the assignment and its due date only, without notebooks)."""
     from nbgrader.api import MissingEntry
 
     with open_gradebook(course) as gb:
         try:
-            gb.find_assignment(assignment.id)
-            return
+            if gb.find_assignment(assignment.id).notebooks:
+                return
         except MissingEntry:
             pass
     result = run_nbgrader(course, "generate_assignment", assignment.id, "--force")

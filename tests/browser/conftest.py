@@ -122,11 +122,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+GUARD_MS = 300_000
+
+
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest, shot: Screenshots) -> Iterator:
     """A fresh browser tab (its own cookies); when the test fails, the tab is screenshotted as it was left."""
+    from playwright.sync_api import expect
+
+    # Guards against a hung page, never speed bounds: a busy CI machine may take minutes where an idle one takes
+    # a second, so every wait (actions, and expect()'s own 5 s default) gets the same generous limit.
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(GUARD_MS)
+    expect.set_options(timeout=GUARD_MS)
     tab = context.new_page()
     yield tab
     if request.node.stash.get(FAILED, False):

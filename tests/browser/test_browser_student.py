@@ -62,6 +62,7 @@ def test_run_all_answer_a_part_and_validate(lab, page, shot, student_home: Path,
     message = dialog.locator("#validation-message")
     assert "error running the validate command" not in dialog.text_content()
     assert 'check("char-encode"' not in message.text_content(), "Validate reports the answered part as failing"
+    assert 'check("merge-pair"' in message.text_content(), "Validate lists a part not answered yet"
     dialog.get_by_role("button", name="Ok").click()
 
 
