@@ -4,11 +4,16 @@
 - assignment 3's date translator training, against its 90 s budget;
 - a worker forked from the warm server against a fresh interpreter, to start and run `x = 1`.
 
-    python benchmarks/budgets.py [--repeats 5]
+With --hogs N the notebooks run beside N CPU-bound processes, as on Binder's shared CPUs or a busy laptop (each
+notebook trains on one torch thread; with two, assignment 3 took over 1,100 s beside one hog).
+
+    python benchmarks/budgets.py [--repeats 5] [--hogs 1] [--only a3-transformer]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import re
 import statistics
 import tempfile
@@ -52,13 +57,42 @@ def worker_start_ms(repeats: int) -> tuple[float, float]:
     return medians[0], medians[1]
 
 
+def spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_hogs(n: int):
+    """n processes that keep a CPU busy until the block ends."""
+    hogs = [multiprocessing.Process(target=spin, daemon=True) for _ in range(n)]
+    for hog in hogs:
+        hog.start()
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--hogs", type=int, default=0, help="CPU-bound processes running beside the notebooks")
+    parser.add_argument("--only", nargs="*", default=None, help="assignment ids (default: every active one)")
     args = parser.parse_args()
     course = load_course(ROOT / "course.yml")
+    unknown = set(args.only or []) - {a.id for a in course.active}
+    if unknown:
+        parser.error(f"not active assignments in course.yml: {', '.join(sorted(unknown))}")
+    if args.hogs:
+        print(f"beside {args.hogs} CPU hog(s):")
     for assignment in course.active:
-        seconds, text = notebook_seconds(assignment, course)
+        if args.only and assignment.id not in args.only:
+            continue
+        with cpu_hogs(args.hogs):
+            seconds, text = notebook_seconds(assignment, course)
         print(f"{assignment.id:<16} solution notebook  {seconds:6.1f} s   {seconds / NOTEBOOK_BUDGET_S:5.2f} of the "
               f"{NOTEBOOK_BUDGET_S:.0f} s budget")
         trained = re.search(r"trained \d+ steps in ([\d.]+) s", text)
