@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from autograder.coursekit.protocol import PartError, as_outputs, build_module, invoke
+from autograder.coursekit.protocol import NotWritten, PartError, as_outputs, build_module, invoke, stub_raised
 from autograder.grading.parts import Call
 
 STACK = {"layers": {"emb": ["Embedding", 5, 4], "block.fc": ["Linear", 4, 6], "block.ln": ["LayerNorm", 6],
@@ -259,3 +259,21 @@ def test_gradients_come_back_in_the_order_the_spec_names_them() -> None:
     spec = _wire(Call(args=("a", "b"), gradients=("b", "a")))
     _, grad_b, grad_a = invoke(lambda a, b: (a * 2 + b * 3).sum(), "function", {"a": a, "b": b}, spec)
     assert torch.equal(grad_b, torch.full((3,), 3.0)) and torch.equal(grad_a, torch.full((3,), 2.0))
+
+
+def test_only_a_notebook_function_raising_not_implemented_itself_is_a_stub() -> None:
+    """The release's stub is 'not written yet'; torch's NotImplementedError (a module without forward) is a bug."""
+    notebook: dict = {"__name__": "__main__", "nn": torch.nn}  # what a notebook cell's code runs in
+    exec("def stub(x):\n    raise NotImplementedError()\n\n"
+         "def no_forward(x):\n    return nn.Module()(x)\n", notebook)
+    tensors, spec = {"x": torch.ones(2)}, {"args": ["x"]}
+    with pytest.raises(NotWritten) as written:
+        invoke(notebook["stub"], "function", tensors, spec)
+    assert written.value.where == "stub" and "not written yet" in str(written.value)
+    with pytest.raises(PartError) as bug:
+        invoke(notebook["no_forward"], "function", tensors, spec)
+    assert not isinstance(bug.value, NotWritten) and "forward" in str(bug.value)
+    try:
+        notebook["no_forward"](torch.ones(2))
+    except NotImplementedError as err:
+        assert stub_raised(err) is None
