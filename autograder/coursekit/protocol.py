@@ -59,9 +59,11 @@ class NotWritten(PartError):
 
 
 def stub_raised(err: BaseException) -> str | None:
-    """The qualified name of the notebook function that raised `err` itself (its innermost frame is code a notebook
-    cell defined, run in the namespace whose __name__ is "__main__"); None when library code raised it (torch's
-    NotImplementedError for a module without forward, or an op a backend lacks), which is a bug, not a stub."""
+    """The qualified name of the notebook function that raised `err` itself, bare as the release's stub does
+    (`raise NotImplementedError()`, in code a notebook cell defined: the namespace whose __name__ is "__main__").
+    None for one with a message, or one library code raised (torch's, for a module without forward): a bug."""
+    if err.args:
+        return None
     tb = err.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
