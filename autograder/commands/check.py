@@ -29,7 +29,6 @@ def assignment_of(course: Course, notebook: Path) -> Assignment | None:
 
 
 MAX_FIXTURE_BYTES = 64 << 20
-NOT_ANSWERED = "not answered yet"  # a part still the release's stub, or a question still None: as the notebook says
 
 
 def copy_released_fixtures(released: Path, into: Path) -> None:
@@ -98,20 +97,21 @@ def check_notebook(notebook: Path, course: Course | None) -> int:
                     print(shown(f"✗ {name}: fixtures/{name}.json is not a fixture the autograder wrote", 1000))
                     failures += 1
                     continue
+                problems: list[str] | None  # None: not answered yet
                 if "kind" in meta:
                     try:
                         problems = problems_of(name, lambda target: worker_caller(worker, target), fixtures)
                     except NotWritten:  # the release's stub, in this part or one it uses
-                        problems = [NOT_ANSWERED]
+                        problems = None
                     passed = "all visible checks pass"
                 else:
                     value, error = worker.get(meta["target"])
                     problem = choice_problem(meta["options"], value if error is None else None)
-                    problems = [NOT_ANSWERED if value is None else problem] if problem else []
+                    problems = None if value is None else [problem] if problem else []
                     passed = choice_recorded(value)
-                if problems == [NOT_ANSWERED]:
+                if problems is None:  # as the notebook says it
                     failures += 1
-                    print(f"{NOT_ANSWERED}: {name}")
+                    print(f"not answered yet: {name}")
                     continue
                 failures += bool(problems)
                 print(shown(f"✗ {name}: " + "; ".join(problems) if problems else f"✓ {name}: {passed}", 4000))
@@ -129,7 +129,9 @@ def worker_caller(worker: Worker, target: str) -> Caller:
         except WorkerFailure as err:
             raise PartError(str(err)) from None
         if result.error is not None:
-            raise (NotWritten(result.error, None) if result.error.startswith(STUB_RAISED) else PartError(result.error))
+            if result.error.startswith(STUB_RAISED):  # "<STUB_RAISED> (<function>)"
+                raise NotWritten(result.error, result.error.removeprefix(STUB_RAISED).strip(" ()"))
+            raise PartError(result.error)
         return result.outputs
     return call
 
