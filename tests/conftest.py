@@ -64,3 +64,12 @@ def grade(fork_server, tmp_path_factory: pytest.TempPathFactory):
         return grade_notebook(course, assignment, assignment.notebooks[0], path, student, support[key], fork_server)
 
     return grade_one
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real scheduler and two `dask worker` processes on loopback, shared by the tests that grade on Dask."""
+    from dask_cluster import dask_cluster as start
+
+    with start(tmp_path_factory.mktemp("dask")) as cluster:
+        yield cluster

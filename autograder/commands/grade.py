@@ -14,7 +14,10 @@ HELP = "grade every submission of an assignment"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("assignment")
     p.add_argument("--submissions", type=Path, default=None, help="folder of <student>/<assignment>/ (default: submitted/)")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--jobs", type=int, default=None, help="submissions graded at once on this machine (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="grade on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N for N worker "
+                        "processes here; this machine still reads the submissions and records every grade")
     p.add_argument("--unsafe", action="store_true", help="grade even where student code cannot be kept from the course files")
 
 
@@ -41,10 +44,14 @@ def run(course: Course, args: argparse.Namespace) -> int:
     if not safe and not args.unsafe:
         print(f"error: {why}", file=sys.stderr)
         return 3
+    if args.jobs is not None and args.dask is not None:
+        print("error: --jobs grades on this machine and --dask on a cluster: give one of them", file=sys.stderr)
+        return 2
     try:
         assignment = course.assignment(args.assignment)
-        results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs)
-    except (KeyError, FileNotFoundError, RuntimeError, ContentError) as err:
+        results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs or 1,
+                              dask=args.dask)
+    except (KeyError, FileNotFoundError, RuntimeError, ValueError, ContentError) as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
     print(summary(results))

@@ -1,13 +1,13 @@
 """Grading a batch: every submission of an assignment, several at once, recorded and reported.
 
-Steps per batch: find submissions -> grade each (jobs in parallel) -> record in the gradebook ->
-write feedback -> write grades.csv -> print the summary. One broken submission never stops the batch.
+Steps per batch: find submissions -> grade each (jobs in parallel here, or on a Dask cluster) -> record in the
+gradebook -> write feedback -> write grades.csv -> print the summary. One broken submission never stops the batch.
 """
 from __future__ import annotations
 
 import shutil
-import tempfile
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..text import is_plain_name, shown
 from ..workers.client import ForkServer
+from ..workers.scratch import scratch_folder
 from .pipeline import grade_notebook, grading_devices
 
 
@@ -62,8 +63,10 @@ def locate(path: Path, source: Path, assignment: Assignment) -> tuple[Path | Non
     return None, f"{source.name} was not found in the submission{listing}"
 
 
-def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
-              path: Path, server: ForkServer | None = None) -> SubmissionResult:
+def prepare(course: Course, assignment: Assignment, student: str, source: Path,
+            path: Path) -> SubmissionResult | tuple[Path, str | None]:
+    """On the machine that holds the submissions: the file to grade and a note about it, or the result of a
+    submission that has nothing to grade (a folder name that cannot be recorded, a missing notebook)."""
     if not is_plain_name(student):
         result = missing(course, assignment, source, shown(student, 200))
         result.status, result.notes = BAD_NAME, ["the student folder's name is not plain UTF-8 text: rename it and grade again"]
@@ -73,16 +76,30 @@ def grade_one(course: Course, assignment: Assignment, support: Path | None, stud
         result = missing(course, assignment, source, student)
         result.notes = [note]
         return result
+    return found, note
+
+
+def failed(course: Course, assignment: Assignment, source: Path, student: str, err: BaseException) -> SubmissionResult:
+    """A bug of ours, or a submission we did not foresee: reported with where it happened, never a zero."""
+    result = missing(course, assignment, source, student)
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    result.status, result.notes = NEEDS_REGRADE, [f"grading failed: {type(err).__name__}: {err}"
+                                                  + (f" (in {Path(where.filename).name}:{where.lineno})" if where else "")]
+    return result
+
+
+def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
+              path: Path, server: ForkServer | None = None) -> SubmissionResult:
+    prepared = prepare(course, assignment, student, source, path)
+    if isinstance(prepared, SubmissionResult):
+        return prepared
+    found, note = prepared
     try:
         result = grade_notebook(course, assignment, source, found, student, support, server)
-        result.notes = ([note] if note else []) + result.notes
-        return result
-    except Exception as err:  # a bug of ours, or a submission we did not foresee: report it, carry on
-        result = missing(course, assignment, source, student)
-        where = traceback.extract_tb(err.__traceback__)[-1]
-        result.status, result.notes = NEEDS_REGRADE, [
-            f"grading failed: {type(err).__name__}: {err} (in {Path(where.filename).name}:{where.lineno})"]
-        return result
+    except Exception as err:  # report it, carry on
+        return failed(course, assignment, source, student, err)
+    result.notes = ([note] if note else []) + result.notes
+    return result
 
 
 def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
@@ -101,19 +118,34 @@ def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
         raise RuntimeError(f"nbgrader could not register {assignment.id}:\n{result.stderr}")
 
 
-def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
-                progress: bool = True) -> list[SubmissionResult]:
+def grade_here(course: Course, assignment: Assignment, todo: list[tuple[str, Path, Path]],
+               jobs: int) -> Iterator[SubmissionResult]:
+    """Grade on this machine, `jobs` submissions at once, each in a fork of one warm fork server."""
     grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
+    with scratch_folder("support") as support, ForkServer() as server, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        write_support_files(Path(support), assignment, course)
+        futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
+                progress: bool = True, dask: str | None = None) -> list[SubmissionResult]:
+    """Grade every submission of `assignment`, here (`jobs` at once) or on the Dask cluster at `dask`. Either way
+    this process alone records: the gradebook, feedback and grades.csv come out the same."""
     checks_of(course, assignment)  # import the assignment's checks once, before the threads start
     todo = find_submissions(submissions, assignment)
     ensure_in_gradebook(course, assignment)
+    if dask is None:
+        graded = grade_here(course, assignment, todo, jobs)
+    else:
+        from ..cluster.client import grade_on_cluster  # Dask is imported only when asked for
+
+        graded = grade_on_cluster(course, assignment, todo, dask)
     results: list[SubmissionResult] = []
-    with tempfile.TemporaryDirectory(prefix="support-") as support, ForkServer() as server, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, Recorder(course) as recorder:
-        write_support_files(Path(support), assignment, course)
-        futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
-        for future in tqdm(as_completed(futures), total=len(futures), disable=not progress, desc=f"grading {assignment.id}"):
-            result = future.result()
+    with Recorder(course) as recorder:
+        for result in tqdm(graded, total=len(todo), disable=not progress, desc=f"grading {assignment.id}"):
             results.append(result)
             if result.status != BAD_NAME:
                 keep(course, recorder, result)  # as each finishes: a later failure loses nothing graded

@@ -21,6 +21,7 @@ from ..notebook import HIDDEN, is_test_cell, nbgrader_meta
 from ..text import shown
 
 MAX_BYTES = 20 << 20
+REFUSED = ("unreadable", "wrong-notebook")  # statuses of a file that is not graded further: no code, no late policy
 
 
 @dataclass
@@ -51,8 +52,12 @@ def read_submitted_file(path: Path, max_bytes: int) -> tuple[bytes | None, str |
         return f.read(max_bytes + 1)[:max_bytes], None
 
 
-def read_text(path: Path) -> tuple[str | None, str | None]:
-    data, problem = read_submitted_file(path, MAX_BYTES)
+Read = tuple[bytes | None, str | None]  # read_submitted_file's answer: the bytes, or why there are none
+
+
+def read_text(path: Path, read: Read | None = None) -> tuple[str | None, str | None]:
+    """The file's text, or why not; `read` is its bytes where they were read elsewhere (on the grading client)."""
+    data, problem = read if read is not None else read_submitted_file(path, MAX_BYTES)
     if data is None:
         if "over the" in (problem or ""):
             problem += " (clear large outputs before submitting)"
@@ -137,9 +142,9 @@ def check_grade_cells(nb: Any, source_nb: Any) -> tuple[str, list[str]]:
     return ("modified" if notes else "graded"), notes
 
 
-def read_untrusted(path: Path) -> tuple[Any, list[str]]:
+def read_untrusted(path: Path, read: Read | None = None) -> tuple[Any, list[str]]:
     """(the notebook or None, notes): a file read as untrusted data, every problem said in words."""
-    text, problem = read_text(path)
+    text, problem = read_text(path, read)
     if text is None:
         return None, [problem]
     name = shown(path.name, 200)
@@ -150,9 +155,10 @@ def read_untrusted(path: Path) -> tuple[Any, list[str]]:
     return nb, notes + ([problem] if problem else [])
 
 
-def inspect(path: Path, source_nb: Any) -> Intake:
-    """Read a submitted notebook as untrusted data and say what, if anything, is wrong with it."""
-    nb, notes = read_untrusted(path)
+def inspect(path: Path, source_nb: Any, read: Read | None = None) -> Intake:
+    """Read a submitted notebook as untrusted data and say what, if anything, is wrong with it. `read`: its bytes
+    as read_submitted_file gave them on another machine (`path` then only names it)."""
+    nb, notes = read_untrusted(path, read)
     if nb is None:
         return Intake(None, "unreadable", notes)
     name = shown(path.name, 200)

@@ -3,14 +3,14 @@
     STEPS = read_submission -> run_code -> grade_parts -> apply_late_policy
 
 A step returns False to end grading early (an unreadable file has nothing to run). The submitted file is
-only ever read; the student's code runs in a worker process, never here.
+only ever read; the student's code runs in a worker process, never here. On a cluster, a machine of its own
+runs CODE_STEPS on the bytes and seeds the client sends, and the client applies the late policy.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,7 +26,8 @@ from ..notebook import GradedCell, code_to_run, graded_cells, read_notebook
 from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..workers.client import ForkServer, Worker, WorkerFailure
-from .intake import inspect, read_submitted_file
+from ..workers.scratch import scratch_folder
+from .intake import REFUSED, Read, inspect, read_submitted_file
 from .parts import Part
 from .seeds import student_seed
 
@@ -54,25 +55,29 @@ class Grading:
     support: Path | None = None  # coursekit and fixtures prepared once per batch (None: made here)
     server: ForkServer | None = None  # forks warm workers (None: a fresh interpreter)
     source_nb: Any = None
+    read: Read | None = None  # the submitted bytes where the client read them (None: read `path` here)
+    seeds: dict[str, int] | None = None  # each part's seed where the client drew them (None: drawn here)
     nb: Any = None  # the submitted notebook once read
     worker: Worker | None = None
     cleanup: ExitStack = field(default_factory=ExitStack)
 
     def seed(self, grade_id: str) -> int:
+        if self.seeds is not None:
+            return self.seeds[grade_id]
         return student_seed(self.course, self.assignment.id, self.student, grade_id)
 
 
 def read_submission(g: Grading) -> bool:
     """Intake: the file as untrusted data (see intake.py); what cannot be read fairly is not run."""
-    intake = inspect(g.path, g.source_nb)
+    intake = inspect(g.path, g.source_nb, g.read)
     g.result.status, g.result.notes, g.result.graded_file = intake.status, list(intake.notes), g.path
     g.nb = intake.nb
-    return g.nb is not None
+    return intake.status not in REFUSED
 
 
 def run_code(g: Grading) -> bool:
     """The notebook's code cells in a worker of their own, in a scratch copy of the support files."""
-    scratch = Path(g.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="grade-")))
+    scratch = Path(g.cleanup.enter_context(scratch_folder("grade")))
     if g.support is None:
         write_support_files(scratch, g.assignment, g.course)
     else:
@@ -119,41 +124,50 @@ def read_timestamp(submitted: Path) -> tuple[dt.datetime | None, str | None]:
     return arrived, f"{problem}; the notebook's arrival time ({arrived:%Y-%m-%d %H:%M} UTC) was used instead"
 
 
-def apply_late_policy(g: Grading) -> bool:
+def late_policy(course: Course, assignment: Assignment, submitted: Path, result: SubmissionResult) -> None:
     """course.yml's submission_time says where the time comes from: nbgrader's timestamp.txt (written by
     whatever collected the submission), or the notebook's arrival on this machine."""
-    if g.course.submission_time == "arrival":
-        g.result.submitted_at, note = arrival(g.path), None
+    if course.submission_time == "arrival":
+        result.submitted_at, note = arrival(submitted), None
     else:
-        g.result.submitted_at, note = read_timestamp(g.path)
+        result.submitted_at, note = read_timestamp(submitted)
     if note:
-        g.result.notes.append(note)
-    if g.result.submitted_at is not None:
-        g.result.late_multiplier = g.assignment.late_policy.multiplier(g.assignment.due, g.result.submitted_at)
-        if g.result.late_multiplier < 1:
-            g.result.notes.append(f"submitted late: {g.result.late_multiplier:.0%} of the score is kept")
+        result.notes.append(note)
+    if result.submitted_at is not None:
+        result.late_multiplier = assignment.late_policy.multiplier(assignment.due, result.submitted_at)
+        if result.late_multiplier < 1:
+            result.notes.append(f"submitted late: {result.late_multiplier:.0%} of the score is kept")
+
+
+def apply_late_policy(g: Grading) -> bool:
+    """The submission folder is read on the machine that holds it: the grader's, or a cluster's client."""
+    late_policy(g.course, g.assignment, g.path, g.result)
     return True
 
 
-STEPS: list[Callable[[Grading], bool]] = [read_submission, run_code, grade_parts, apply_late_policy]
+CODE_STEPS: list[Callable[[Grading], bool]] = [read_submission, run_code, grade_parts]  # what a cluster's workers do
+STEPS = CODE_STEPS + [apply_late_policy]
 
 
 ATTEMPTS = 2  # a submission whose worker the machine killed is graded again, from the start, once
 
 
 def grade_notebook(course: Course, assignment: Assignment, source: Path, submission: Path, student: str,
-                   support: Path | None = None, server: ForkServer | None = None) -> SubmissionResult:
+                   support: Path | None = None, server: ForkServer | None = None, read: Read | None = None,
+                   seeds: dict[str, int] | None = None, steps: list[Callable[[Grading], bool]] = STEPS
+                   ) -> SubmissionResult:
     """Grade one submitted notebook against the source notebook `source` (relative to the course folder).
     A worker killed from outside (nothing in the student's code explains it) is no grade: the submission is
-    graded again, and if that happens again too, its status is "error" (needs regrade), never a zero."""
+    graded again, and if that happens again too, its status is "error" (needs regrade), never a zero.
+    A cluster's worker passes the bytes and seeds the client sent (`read`, `seeds`) and runs CODE_STEPS."""
     source_nb = read_notebook(course.root / source)
     parts = bind_parts(course, assignment, graded_cells(source_nb))
     for _ in range(ATTEMPTS):
         result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
         g = Grading(course, assignment, student, source, submission, parts, result, grading_devices(course), support,
-                    server, source_nb)
+                    server, source_nb, read, seeds)
         with g.cleanup:
-            for step in STEPS:
+            for step in steps:
                 if not step(g):
                     break
         faults = g.worker.machine_faults if g.worker is not None else []

@@ -24,6 +24,7 @@ from ..sandbox.environment import exec_environment
 from ..sandbox.cgroups import remove as remove_group
 from ..sandbox.rlimits import explain
 from ..text import shown
+from .scratch import sweep as sweep_scratch
 from .wire import PipeClosed, WireError, WireTimeout, receive, wait_ready, send
 
 MAX_OUTPUT = 64 << 20
@@ -54,6 +55,7 @@ class ForkServer:
         """`bubblewrap`: run inside bwrap (True), not (False), or where the machine has it (None); a sandbox that
         fails to start falls back to none, and `self.bubblewrap` says which one runs."""
         sweep_groups()  # left by a grader that was killed
+        sweep_scratch()
         want = bubblewrap_available() if bubblewrap is None else bubblewrap
         self.start_timeout_s = start_timeout_s
         self.bubblewrap = want and self._start(start_timeout_s, True)

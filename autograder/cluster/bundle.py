@@ -1,0 +1,73 @@
+"""What a Dask worker needs to grade one assignment, and nothing a student could use: course.yml's settings,
+the assignment's folder (its source notebooks and checks) and its data files. Not the grading secret, not the
+gradebook, not a submission. The kit itself (autograder, reference_impl) is installed on every worker; its
+fingerprint travels too, so that a worker running other code refuses to grade instead of grading differently."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..content import folder_of
+from ..course import Assignment, Course
+from ..student_files import SUPPORT
+
+SKIPPED = {"__pycache__", ".ipynb_checkpoints", *SUPPORT}  # caches, and what configure writes beside notebooks
+KIT = ("autograder", "reference_impl")  # the installed packages whose code decides a grade
+
+
+@dataclass(frozen=True)
+class Bundle:
+    course: Course  # its root is the client's folder; a worker puts its own in its place
+    assignment: str
+    files: dict[str, bytes]  # course-relative path -> content
+    kit: str  # kit_fingerprint() on the client
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256(f"{self.assignment}\0{self.kit}\0{dataclasses.replace(self.course, root=Path())!r}".encode())
+        for name in sorted(self.files):
+            h.update(f"\0{name}\0{len(self.files[name])}\0".encode() + self.files[name])
+        return h.hexdigest()
+
+
+def kit_fingerprint() -> str:
+    """A digest of the .py files of the installed kit: two machines with the same one grade the same way."""
+    import autograder
+    import reference_impl
+
+    h = hashlib.sha256()
+    for package in (autograder, reference_impl):
+        root = Path(package.__file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(f"{package.__name__}/{path.relative_to(root)}\0".encode() + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _files_of(folder: Path) -> list[Path]:
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name in SKIPPED:
+            continue
+        out += _files_of(path) if path.is_dir() else [path] if path.is_file() else []
+    return out
+
+
+def make_bundle(course: Course, assignment: Assignment) -> Bundle:
+    paths = set(_files_of(folder_of(course, assignment)))
+    paths |= {course.root / p for p in (*assignment.notebooks, *assignment.data)}
+    files = {str(p.relative_to(course.root)): p.read_bytes() for p in sorted(paths)}
+    return Bundle(course, assignment.id, files, kit_fingerprint())
+
+
+def unpack(bundle: Bundle, folder: Path) -> tuple[Course, Assignment]:
+    """Write the bundle's files under `folder`; the course as the worker sees it, rooted there."""
+    for name, data in bundle.files.items():
+        path = folder / name
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(f"the bundle names a file outside its folder: {name!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    course = dataclasses.replace(bundle.course, root=folder)
+    return course, course.assignment(bundle.assignment)

@@ -1,0 +1,106 @@
+"""A Dask worker's side: a worker plugin that holds one assignment's bundle and, on the first submission the
+worker grades, unpacks it, writes the support files once and starts the worker's own warm fork server. Student
+code runs in that server's sandboxed forks, never in the Dask worker's process."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from distributed import WorkerPlugin, get_worker
+
+from ..course import Assignment, Course
+from ..results import SubmissionResult
+from ..sandbox.cgroups import sweep as sweep_groups
+from ..student_files import write_support_files
+from ..workers.client import ForkServer
+from ..workers.scratch import scratch_folder
+from ..workers.scratch import sweep as sweep_scratch
+from .bundle import Bundle, kit_fingerprint, unpack
+
+
+@dataclass
+class Site:
+    """What grading needs on this worker, made once per batch."""
+
+    course: Course  # rooted in `folder`
+    assignment: Assignment
+    folder: tempfile.TemporaryDirectory
+    support: Path
+    server: ForkServer
+
+    def close(self) -> None:
+        self.server.close()
+        self.folder.cleanup()
+
+
+class GradingPlugin(WorkerPlugin):
+    """Registered by the client for one batch (under `name`), removed when the batch ends."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.name = f"autograder-{bundle.assignment}-{bundle.digest[:16]}"
+
+    def setup(self, worker: object) -> None:
+        self.lock = threading.Lock()
+        self.site: Site | None = None
+
+    def ready(self) -> Site:
+        """The site, made by the first task that needs it (a task thread, not the worker's event loop)."""
+        with self.lock:
+            if self.site is None:
+                if kit_fingerprint() != self.bundle.kit:
+                    raise RuntimeError(f"the Dask worker at {get_worker().address} has another version of the kit "
+                                       "installed than the client: install the same commit on every worker")
+                sweep_groups(), sweep_scratch()  # what a killed worker on this machine left
+                folder = scratch_folder("bundle")
+                try:
+                    course, assignment = unpack(self.bundle, Path(folder.name) / "course")
+                    support = Path(folder.name) / "support"
+                    write_support_files(support, assignment, course)
+                    self.site = Site(course, assignment, folder, support, ForkServer())
+                except BaseException:
+                    folder.cleanup()
+                    raise
+            return self.site
+
+    def teardown(self, worker: object) -> None:
+        with self.lock:
+            if self.site is not None:
+                self.site.close()
+                self.site = None
+
+
+def site_of(plugin_name: str) -> Site:
+    plugin = get_worker().plugins.get(plugin_name)
+    if not isinstance(plugin, GradingPlugin):
+        raise RuntimeError(f"the Dask worker at {get_worker().address} has no grading plugin {plugin_name}")
+    return plugin.ready()
+
+
+def sweep_leftovers() -> int:
+    """Run on every worker when a batch ends: the scratch folders and control groups of killed graders."""
+    sweep_groups()
+    return len(sweep_scratch())
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission as it travels to a worker: its bytes (or why the client could not read them) and seeds."""
+
+    student: str
+    source: str  # the source notebook, course-relative
+    name: str  # the submitted file's name, for messages
+    read: tuple[bytes | None, str | None]
+    seeds: dict[str, int]
+
+
+def grade_job(plugin_name: str, job: Job) -> SubmissionResult:
+    """The task: the pipeline's code steps on this worker; the client applies the late policy and records."""
+    from ..grading.pipeline import CODE_STEPS, grade_notebook
+
+    site = site_of(plugin_name)
+    return grade_notebook(site.course, site.assignment, Path(job.source), Path(job.name), job.student, site.support,
+                          site.server, job.read, job.seeds, CODE_STEPS)
