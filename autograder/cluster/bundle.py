@@ -24,13 +24,6 @@ class Bundle:
     files: dict[str, bytes]  # course-relative path -> content
     kit: str  # kit_fingerprint() on the client
 
-    @property
-    def digest(self) -> str:
-        h = hashlib.sha256(f"{self.assignment}\0{self.kit}\0{dataclasses.replace(self.course, root=Path())!r}".encode())
-        for name in sorted(self.files):
-            h.update(f"\0{name}\0{len(self.files[name])}\0".encode() + self.files[name])
-        return h.hexdigest()
-
 
 def kit_fingerprint() -> str:
     """A digest of the .py files of the installed kit: two machines with the same one grade the same way."""

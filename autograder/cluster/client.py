@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,15 +60,21 @@ def gpu_resources(course: Course, client: "distributed.Client") -> dict[str, flo
     return {"GPU": 1}
 
 
-def seeds_for(course: Course, assignment: Assignment, source: Path, student: str) -> dict[str, int]:
-    """Every part's seed, drawn here: the grading secret never leaves the client."""
-    return {c.grade_id: student_seed(course, assignment.id, student, c.grade_id)
-            for c in graded_cells(read_notebook(course.root / source))}
+def seeds_for(course: Course, assignment: Assignment, source: Path, student: str,
+              cells: dict[Path, list[str]]) -> dict[str, int]:
+    """Every part's seed, drawn here: the grading secret never leaves the client. `cells` caches each source's ids."""
+    if source not in cells:
+        cells[source] = [c.grade_id for c in graded_cells(read_notebook(course.root / source))]
+    return {grade_id: student_seed(course, assignment.id, student, grade_id) for grade_id in cells[source]}
+
+
+IN_FLIGHT_PER_THREAD = 4  # tasks sent ahead per worker thread: the cluster never idles, nor holds every submission
 
 
 def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[str, Path, Path]],
                      address: str) -> Iterator[SubmissionResult]:
-    """Grade on the Dask cluster at `address`; yield each result as it finishes, late policy applied."""
+    """Grade on the Dask cluster at `address`; yield each result as it finishes, late policy applied. Submissions
+    are read and sent a window at a time, so neither this process nor the scheduler holds the whole batch."""
     from distributed import as_completed
 
     from .bundle import make_bundle
@@ -77,25 +85,47 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
         plugin = GradingPlugin(make_bundle(course, assignment))
         client.register_plugin(plugin, name=plugin.name)
         try:
-            sent = {}
-            for student, source, path in todo:
-                prepared = prepare(course, assignment, student, source, path)
-                if isinstance(prepared, SubmissionResult):
-                    yield prepared
-                    continue
-                found, note = prepared
-                job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES),
-                          seeds_for(course, assignment, source, student))
-                future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}", pure=False,
-                                       resources=resources)
-                sent[future] = (student, source, found, note)
-            for future in as_completed(sent):
+            waiting, sent, cells = iter(todo), {}, {}
+            running = as_completed()
+
+            def send_more() -> Iterator[SubmissionResult]:
+                """Send submissions until the window is full; yield those with nothing to grade."""
+                window = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
+                while len(sent) < window:
+                    item = next(waiting, None)
+                    if item is None:
+                        return
+                    student, source, path = item
+                    prepared = prepare(course, assignment, student, source, path)
+                    if isinstance(prepared, SubmissionResult):
+                        yield prepared
+                        continue
+                    found, note = prepared
+                    job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES),
+                              seeds_for(course, assignment, source, student, cells))
+                    future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}", pure=False,
+                                           resources=resources)
+                    sent[future] = (student, source, found, note)
+                    running.add(future)
+
+            yield from send_more()
+            for future in running:
                 student, source, found, note = sent.pop(future)
                 yield received(course, assignment, future, student, source, found, note)
                 future.release()
+                yield from send_more()
         finally:
-            client.unregister_worker_plugin(plugin.name)
-            client.run(sweep_leftovers)
+            cleanup(client, plugin.name, sweep_leftovers)
+
+
+def cleanup(client: "distributed.Client", plugin: str, sweep: Callable[[], int]) -> None:
+    """Stop the batch's fork servers and remove its folders on every worker, and what killed workers left. Best
+    effort: a scheduler that is gone has nothing left to clean, and the grades already kept stay kept."""
+    try:
+        client.unregister_worker_plugin(plugin)
+        client.run(sweep)
+    except Exception as err:  # noqa: BLE001 - reported, not raised over the batch's own outcome
+        warnings.warn(f"the Dask workers could not be cleaned up after grading: {err}", stacklevel=2)
 
 
 def received(course: Course, assignment: Assignment, future: "distributed.Future", student: str, source: Path,
@@ -111,7 +141,7 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
             f"not graded: each Dask worker that graded it died ({err}); this is the machine's doing, not the "
             "student's: grade this submission again"]
         return result
-    except Exception as err:  # a bug of ours on the worker, or a worker that cannot grade: reported, never a zero
+    except (Exception, CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
         return failed(course, assignment, source, student, err)
     result.graded_file = found
     result.notes = ([note] if note else []) + result.notes

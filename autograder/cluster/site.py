@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class GradingPlugin(WorkerPlugin):
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
-        self.name = f"autograder-{bundle.assignment}-{bundle.digest[:16]}"
+        self.name = f"autograder-{bundle.assignment}-{uuid.uuid4().hex}"  # one per batch: batches never share one
 
     def setup(self, worker: object) -> None:
         self.lock = threading.Lock()
