@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..course import Assignment, Course
 from ..grading.batch import failed, missing, prepare
@@ -19,6 +20,9 @@ from ..grading.pipeline import late_policy
 from ..grading.seeds import student_seed
 from ..notebook import graded_cells, read_notebook
 from ..results import NEEDS_REGRADE, SubmissionResult
+
+if TYPE_CHECKING:
+    import distributed
 
 LOCAL = re.compile(r"local:(\d+)")
 CONNECT_TIMEOUT_S = 30

@@ -3,7 +3,6 @@ worker grades, unpacks it, writes the support files once and starts the worker's
 code runs in that server's sandboxed forks, never in the Dask worker's process."""
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
 import uuid
