@@ -1,5 +1,6 @@
-"""The committed checkpoints are the ones `python -m pretraining.pretrain` makes, and pre-training paid off:
-each beats a random initialisation of the same model on held-out text it never saw."""
+"""Pre-training paid off: each committed checkpoint beats a random initialisation of the same model on held-out
+text it never saw. And the checkpoints are the ones `python -m pretraining.pretrain` makes: those two runs of
+800 steps each take minutes, so they are marked `reproduce`, left out of `make test` and run by .ci/run."""
 from __future__ import annotations
 
 import pytest
@@ -33,17 +34,12 @@ def close_states(made: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[
     return [k for k in state if not torch.allclose(mine[k], state[k], **WEIGHT_TOL)]
 
 
-@pytest.mark.slow
-def test_the_bert_checkpoint_is_the_one_the_script_makes_and_beats_random_init() -> None:
+def test_the_bert_checkpoint_beats_random_init_on_held_out_text() -> None:
     state, cfg, vocab = committed(pretrain.BERT_FILE)
     assert vocab == pretrain.bert_vocab(pretrain.corpus()[0]) and cfg.vocab_size == len(vocab)
-    made = pretrain.pretrain_bert()
-    assert close_states(made, state) == []
     loaded = TinyBert(cfg)
     loaded.load_state_dict(state)
-    loaded.eval()
-    (mlm, nsp), (made_mlm, _) = pretrain.held_out_bert(loaded), pretrain.held_out_bert(made)
-    assert abs(mlm - made_mlm) < LOSS_TOL
+    mlm, nsp = pretrain.held_out_bert(loaded.eval())
     torch.manual_seed(0)
     scratch = TinyBert(cfg)
     init_weights(scratch)
@@ -54,22 +50,39 @@ def test_the_bert_checkpoint_is_the_one_the_script_makes_and_beats_random_init()
     assert nsp > 0.55  # 512 held-out pairs: chance (50%) reaches 55% with probability about 1%
 
 
-@pytest.mark.slow
-def test_the_gpt_checkpoint_is_the_one_the_script_makes_and_beats_random_init() -> None:
+def test_the_gpt_checkpoint_beats_random_init_on_held_out_text() -> None:
     state, cfg, vocab = committed(pretrain.GPT_FILE)
     assert vocab == pretrain.corpus()[0] and cfg.vocab_size == len(vocab)
-    made = pretrain.pretrain_gpt()
-    assert close_states(made, state) == []
     loaded = TinyGPT(cfg)
     loaded.load_state_dict(state)
     loss = pretrain.held_out_gpt(loaded.eval())
-    assert abs(loss - pretrain.held_out_gpt(made)) < LOSS_TOL
     torch.manual_seed(0)
     scratch = TinyGPT(cfg)
     init_weights(scratch)
     scratch_loss = pretrain.held_out_gpt(scratch.eval())
     print(f"\n[checkpoint] GPT held-out loss {loss:.3f} nats per character (random init {scratch_loss:.3f})")
     assert loss < scratch_loss - 1.5
+
+
+@pytest.mark.reproduce
+def test_the_bert_checkpoint_is_the_one_the_script_makes() -> None:
+    state, cfg, _ = committed(pretrain.BERT_FILE)
+    made = pretrain.pretrain_bert()
+    assert close_states(made, state) == []
+    loaded = TinyBert(cfg)
+    loaded.load_state_dict(state)
+    loaded.eval()
+    assert abs(pretrain.held_out_bert(loaded)[0] - pretrain.held_out_bert(made)[0]) < LOSS_TOL
+
+
+@pytest.mark.reproduce
+def test_the_gpt_checkpoint_is_the_one_the_script_makes() -> None:
+    state, cfg, _ = committed(pretrain.GPT_FILE)
+    made = pretrain.pretrain_gpt()
+    assert close_states(made, state) == []
+    loaded = TinyGPT(cfg)
+    loaded.load_state_dict(state)
+    assert abs(pretrain.held_out_gpt(loaded.eval()) - pretrain.held_out_gpt(made)) < LOSS_TOL
 
 
 def test_a_checkpoint_is_small_and_carries_its_config_and_vocabulary() -> None:
