@@ -19,7 +19,7 @@ KIT = ("autograder", "reference_impl")  # the installed packages whose code deci
 
 @dataclass(frozen=True)
 class Bundle:
-    course: Course  # its root is the client's folder; a worker puts its own in its place
+    course: Course  # its settings; no root (a worker puts its own folder there) and no gradebook
     assignment: str
     files: dict[str, bytes]  # course-relative path -> content
     kit: str  # kit_fingerprint() on the client
@@ -51,7 +51,8 @@ def make_bundle(course: Course, assignment: Assignment) -> Bundle:
     paths = set(_files_of(folder_of(course, assignment)))
     paths |= {course.root / p for p in (*assignment.notebooks, *assignment.data)}
     files = {str(p.relative_to(course.root)): p.read_bytes() for p in sorted(paths)}
-    return Bundle(course, assignment.id, files, kit_fingerprint())
+    private = dataclasses.replace(course, root=Path(), gradebook="")  # the gradebook's URL may hold a password
+    return Bundle(private, assignment.id, files, kit_fingerprint())
 
 
 def unpack(bundle: Bundle, folder: Path) -> tuple[Course, Assignment]:

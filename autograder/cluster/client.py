@@ -1,6 +1,6 @@
 """The client's side of grading on a Dask cluster: connect (or start a local cluster), send one task per
-submission, collect the results as they finish. Deadlines, seeds and every record are decided here, on the
-machine that holds the submissions; a task whose workers keep dying is reported, never recorded as a zero."""
+submission, collect the results as they finish. Deadlines, seeds, devices and every record are decided here, on
+the machine that holds the submissions; a task whose workers keep dying is reported, never recorded as a zero."""
 from __future__ import annotations
 
 import logging
@@ -27,66 +27,73 @@ if TYPE_CHECKING:
 LOCAL = re.compile(r"local:(\d+)")
 CONNECT_TIMEOUT_S = 30
 ALLOWED_FAILURES = 3  # a local cluster's deaths per task before it gives up (Dask's default, said explicitly)
+IN_FLIGHT_PER_THREAD = 4  # tasks sent ahead per worker thread: the cluster never idles, nor holds every submission
+STATUSES = {"graded", "modified", "unreadable", "wrong-notebook", NEEDS_REGRADE}  # what a worker may answer
 
 
 @contextmanager
 def connect(address: str) -> Iterator["distributed.Client"]:
-    """A client of the scheduler at `address` (tcp://host:port, tls://...), or of a LocalCluster of N worker
-    processes for local:N; closed (and the local cluster stopped) on exit."""
+    """A client of the scheduler at `address` (tcp://host:port, or tls://host:port with Dask's TLS settings), or
+    of a LocalCluster of N worker processes for local:N, which talk TLS with keys made for this run only."""
     import dask
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     local = LOCAL.fullmatch(address)
     if address.startswith("local") and (local is None or int(local[1]) < 1):
         raise ValueError(f"--dask {address}: write local:N with N the number of worker processes, e.g. local:2")
     if local:
+        security = Security.temporary()
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), \
-                LocalCluster(n_workers=int(local[1]), threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                LocalCluster(n_workers=int(local[1]), threads_per_worker=1, processes=True, host="127.0.0.1",
+                             security=security, dashboard_address=None, worker_dashboard_address=None,
+                             silence_logs=logging.ERROR) as cluster, Client(cluster, security=security) as client:
             yield client
         return
+    if address.startswith("tcp://"):
+        warnings.warn(f"{address} is plain TCP: whoever can reach the scheduler can run code on its workers. Keep "
+                      "the cluster on a private network, or use tls:// (see the README)", stacklevel=3)
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
-    except (OSError, TimeoutError, ValueError) as err:
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {err}") from None
     with client:
         yield client
 
 
-def gpu_resources(course: Course, client: "distributed.Client") -> dict[str, float] | None:
-    """course.yml's device: cuda sends every task to a worker that offers a GPU (dask worker --resources GPU=1);
-    auto grades on whatever each worker has, cpu on the CPU."""
-    if course.device != "cuda":
-        return None
-    if not any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values()):
+def devices_and_resources(course: Course, client: "distributed.Client") -> tuple[list[str], dict[str, float] | None]:
+    """The devices every submission is graded on, decided once for the batch, and what its tasks ask of a worker.
+    The GPU is used when course.yml allows it (cuda, auto) and some worker offers one (`dask worker --resources
+    GPU=1`); then every task goes to such a worker, so that no grade depends on where it ran."""
+    offered = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values())
+    if course.device == "cuda" and not offered:
         raise RuntimeError("course.yml sets device: cuda, but no Dask worker offers a GPU: start GPU workers with "
                            "`dask worker ADDRESS --resources GPU=1`")
-    return {"GPU": 1}
+    if course.device != "cpu" and offered:
+        return ["cpu", "cuda"], {"GPU": 1}
+    return ["cpu"], None
 
 
-def seeds_for(course: Course, assignment: Assignment, source: Path, student: str,
-              cells: dict[Path, list[str]]) -> dict[str, int]:
-    """Every part's seed, drawn here: the grading secret never leaves the client. `cells` caches each source's ids."""
-    if source not in cells:
-        cells[source] = [c.grade_id for c in graded_cells(read_notebook(course.root / source))]
-    return {grade_id: student_seed(course, assignment.id, student, grade_id) for grade_id in cells[source]}
-
-
-IN_FLIGHT_PER_THREAD = 4  # tasks sent ahead per worker thread: the cluster never idles, nor holds every submission
+def expected_parts(course: Course, source: Path, cache: dict[Path, list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """(grade id, points) of each graded cell of a source notebook, read once per batch."""
+    if source not in cache:
+        cache[source] = [(c.grade_id, c.points) for c in graded_cells(read_notebook(course.root / source))]
+    return cache[source]
 
 
 def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[str, Path, Path]],
-                     address: str) -> Iterator[SubmissionResult]:
+                     address: str, unsafe: bool = False) -> Iterator[SubmissionResult]:
     """Grade on the Dask cluster at `address`; yield each result as it finishes, late policy applied. Submissions
-    are read and sent a window at a time, so neither this process nor the scheduler holds the whole batch."""
+    are read and sent a window at a time, so neither this process nor the scheduler holds the whole batch.
+    `unsafe`: let workers grade that cannot isolate student code (autograder grade --unsafe)."""
     from distributed import as_completed
 
     from .bundle import make_bundle
     from .site import GradingPlugin, Job, grade_job, sweep_leftovers
 
     with connect(address) as client:
-        resources = gpu_resources(course, client)
-        plugin = GradingPlugin(make_bundle(course, assignment))
+        devices, resources = devices_and_resources(course, client)
+        plugin = GradingPlugin(make_bundle(course, assignment), unsafe)
         client.register_plugin(plugin, name=plugin.name)
         try:
             waiting, sent, cells = iter(todo), {}, {}
@@ -105,8 +112,9 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
                         yield prepared
                         continue
                     found, note = prepared
-                    job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES),
-                              seeds_for(course, assignment, source, student, cells))
+                    seeds = {gid: student_seed(course, assignment.id, student, gid)  # the secret stays here
+                             for gid, _ in expected_parts(course, source, cells)}
+                    job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES), seeds, devices)
                     future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}", pure=False,
                                            resources=resources)
                     sent[future] = (student, source, found, note)
@@ -115,7 +123,8 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
             yield from send_more()
             for future in running:
                 student, source, found, note = sent.pop(future)
-                yield received(course, assignment, future, student, source, found, note)
+                yield received(course, assignment, future, (student, source, found, note),
+                               expected_parts(course, source, cells))
                 future.release()
                 yield from send_more()
         finally:
@@ -132,11 +141,13 @@ def cleanup(client: "distributed.Client", plugin: str, sweep: Callable[[], int])
         warnings.warn(f"the Dask workers could not be cleaned up after grading: {err}", stacklevel=2)
 
 
-def received(course: Course, assignment: Assignment, future: "distributed.Future", student: str, source: Path,
-             found: Path, note: str | None) -> SubmissionResult:
-    """A task's result as the local path would have made it: the client's note first, its late policy last."""
+def received(course: Course, assignment: Assignment, future: "distributed.Future",
+             sent: tuple[str, Path, Path, str | None], parts: list[tuple[str, float]]) -> SubmissionResult:
+    """A task's result as the local path would have made it: the client's note first, its late policy last. Who
+    and what it is about are the client's, never the worker's say."""
     from distributed import KilledWorker
 
+    student, source, found, note = sent
     try:
         result = future.result()
     except KilledWorker as err:
@@ -147,7 +158,12 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
         return result
     except (Exception, CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
         return failed(course, assignment, source, student, err)
-    result.graded_file = found
+    if not isinstance(result, SubmissionResult) or result.status not in STATUSES or \
+            [(p.grade_id, p.max_score) for p in result.parts] != parts:
+        return failed(course, assignment, source, student, ValueError("a Dask worker answered with something that "
+                                                                      "is not this submission's grade"))
+    result.student, result.assignment, result.notebook, result.graded_file = student, assignment.id, source.name, found
+    result.submitted_at, result.late_multiplier = None, 1.0
     result.notes = ([note] if note else []) + result.notes
     if result.status not in REFUSED:  # as the local pipeline, which stops at a refused file
         late_policy(course, assignment, found, result)

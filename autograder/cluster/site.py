@@ -9,8 +9,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from distributed import WorkerPlugin, get_worker
 
+from ..commands.doctor import safe_on_a_cluster
 from ..course import Assignment, Course
 from ..results import SubmissionResult
 from ..sandbox.cgroups import sweep as sweep_groups
@@ -39,32 +41,50 @@ class Site:
 class GradingPlugin(WorkerPlugin):
     """Registered by the client for one batch (under `name`), removed when the batch ends."""
 
-    def __init__(self, bundle: Bundle) -> None:
-        self.bundle = bundle
+    def __init__(self, bundle: Bundle, unsafe: bool = False) -> None:
+        """`unsafe`: grade on a worker that cannot isolate student code, as `autograder grade --unsafe` asks."""
+        self.bundle, self.unsafe = bundle, unsafe
         self.name = f"autograder-{bundle.assignment}-{uuid.uuid4().hex}"  # one per batch: batches never share one
 
     def setup(self, worker: object) -> None:
         self.lock = threading.Lock()
         self.site: Site | None = None
+        self.refused: str | None = None  # why this worker cannot grade, once found
 
     def ready(self) -> Site:
-        """The site, made by the first task that needs it (a task thread, not the worker's event loop)."""
+        """The site, made by the first task that needs it (a task thread, not the worker's event loop). A worker
+        whose kit differs from the client's, or whose sandbox cannot keep student code off the network and away
+        from the course, refuses every task: the client reports those submissions as needing a regrade."""
         with self.lock:
-            if self.site is None:
-                if kit_fingerprint() != self.bundle.kit:
-                    raise RuntimeError(f"the Dask worker at {get_worker().address} has another version of the kit "
-                                       "installed than the client: install the same commit on every worker")
-                sweep_groups(), sweep_scratch()  # what a killed worker on this machine left
-                folder = scratch_folder("bundle")
-                try:
-                    course, assignment = unpack(self.bundle, Path(folder.name) / "course")
-                    support = Path(folder.name) / "support"
-                    write_support_files(support, assignment, course)
-                    self.site = Site(course, assignment, folder, support, ForkServer())
-                except BaseException:
-                    folder.cleanup()
-                    raise
+            if self.refused is None and self.site is None:
+                self.refused = self._refusal() or None
+                if self.refused is None:
+                    self.site = self._make_site()
+                    safe, why = safe_on_a_cluster(self.site.server.bubblewrap)
+                    if not safe and not self.unsafe:
+                        self.site.close()
+                        self.site, self.refused = None, f"it is not safe to grade there: {why}"
+            if self.refused is not None:
+                raise RuntimeError(f"the Dask worker at {get_worker().address} cannot grade: {self.refused}")
+            assert self.site is not None
             return self.site
+
+    def _refusal(self) -> str:
+        if kit_fingerprint() != self.bundle.kit:
+            return "it has another version of the kit installed than the client; install the same commit everywhere"
+        return ""
+
+    def _make_site(self) -> Site:
+        sweep_groups(), sweep_scratch()  # what a killed worker on this machine left
+        folder = scratch_folder("bundle")
+        try:
+            course, assignment = unpack(self.bundle, Path(folder.name) / "course")
+            support = Path(folder.name) / "support"
+            write_support_files(support, assignment, course)
+            return Site(course, assignment, folder, support, ForkServer(hidden=(folder.name,)))  # bwrap shows it empty
+        except BaseException:
+            folder.cleanup()
+            raise
 
     def teardown(self, worker: object) -> None:
         with self.lock:
@@ -95,6 +115,7 @@ class Job:
     name: str  # the submitted file's name, for messages
     read: tuple[bytes | None, str | None]
     seeds: dict[str, int]
+    devices: list[str]  # decided by the client for the whole batch: every worker grades the same way
 
 
 def grade_job(plugin_name: str, job: Job) -> SubmissionResult:
@@ -102,5 +123,7 @@ def grade_job(plugin_name: str, job: Job) -> SubmissionResult:
     from ..grading.pipeline import CODE_STEPS, grade_notebook
 
     site = site_of(plugin_name)
+    if "cuda" in job.devices and not torch.cuda.is_available():
+        raise RuntimeError(f"the Dask worker at {get_worker().address} offers a GPU but has no CUDA device")
     return grade_notebook(site.course, site.assignment, Path(job.source), Path(job.name), job.student, site.support,
-                          site.server, job.read, job.seeds, CODE_STEPS)
+                          site.server, job.read, job.seeds, CODE_STEPS, job.devices)

@@ -105,6 +105,17 @@ def safe_to_grade() -> tuple[bool, str]:
     return True, ""
 
 
+def safe_on_a_cluster(bubblewrap_running: bool) -> tuple[bool, str]:
+    """safe_to_grade, and student code without TCP: on a Dask cluster a connection to the scheduler would run
+    code in the grader itself. bwrap's or a namespace's own network does it, or Landlock's TCP rules (ABI 4)."""
+    safe, why = safe_to_grade()
+    if safe and not (bubblewrap_running or abi_version() >= 4 or _can_unshare_network()):
+        return False, ("student code here could open TCP connections, and on a Dask cluster could reach the "
+                       "scheduler: install bubblewrap, allow network namespaces, or use a kernel with Landlock ABI 4 "
+                       "(Linux >= 6.7)")
+    return safe, why
+
+
 def report() -> str:
     lines = [f"{'yes' if p.present else 'NO ':<4} {p.name:<36} {p.detail}" for p in protections()]
     off = switches.current().describe()

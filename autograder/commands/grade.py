@@ -50,7 +50,7 @@ def run(course: Course, args: argparse.Namespace) -> int:
     try:
         assignment = course.assignment(args.assignment)
         results = grade_batch(course, assignment, args.submissions or course.root / "submitted", args.jobs or 1,
-                              dask=args.dask)
+                              dask=args.dask, unsafe=args.unsafe)
     except (KeyError, FileNotFoundError, RuntimeError, ValueError, ContentError) as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2

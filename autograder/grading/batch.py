@@ -131,9 +131,10 @@ def grade_here(course: Course, assignment: Assignment, todo: list[tuple[str, Pat
 
 
 def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs: int = 1,
-                progress: bool = True, dask: str | None = None) -> list[SubmissionResult]:
+                progress: bool = True, dask: str | None = None, unsafe: bool = False) -> list[SubmissionResult]:
     """Grade every submission of `assignment`, here (`jobs` at once) or on the Dask cluster at `dask`. Either way
-    this process alone records: the gradebook, feedback and grades.csv come out the same."""
+    this process alone records: the gradebook, feedback and grades.csv come out the same. `unsafe`: Dask workers
+    grade even where they cannot isolate student code (this machine's own check is the caller's)."""
     checks_of(course, assignment)  # import the assignment's checks once, before the threads start
     todo = find_submissions(submissions, assignment)
     ensure_in_gradebook(course, assignment)
@@ -142,7 +143,7 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     else:
         from ..cluster.client import grade_on_cluster  # Dask is imported only when asked for
 
-        graded = grade_on_cluster(course, assignment, todo, dask)
+        graded = grade_on_cluster(course, assignment, todo, dask, unsafe)
     results: list[SubmissionResult] = []
     with Recorder(course) as recorder:
         for result in tqdm(graded, total=len(todo), disable=not progress, desc=f"grading {assignment.id}"):

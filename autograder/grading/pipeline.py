@@ -154,17 +154,19 @@ ATTEMPTS = 2  # a submission whose worker the machine killed is graded again, fr
 
 def grade_notebook(course: Course, assignment: Assignment, source: Path, submission: Path, student: str,
                    support: Path | None = None, server: ForkServer | None = None, read: Read | None = None,
-                   seeds: dict[str, int] | None = None, steps: list[Callable[[Grading], bool]] = STEPS
-                   ) -> SubmissionResult:
+                   seeds: dict[str, int] | None = None, steps: list[Callable[[Grading], bool]] = STEPS,
+                   devices: list[str] | None = None) -> SubmissionResult:
     """Grade one submitted notebook against the source notebook `source` (relative to the course folder).
     A worker killed from outside (nothing in the student's code explains it) is no grade: the submission is
     graded again, and if that happens again too, its status is "error" (needs regrade), never a zero.
-    A cluster's worker passes the bytes and seeds the client sent (`read`, `seeds`) and runs CODE_STEPS."""
+    A cluster's worker passes the bytes, seeds and devices the client chose (`read`, `seeds`, `devices`) and runs
+    CODE_STEPS."""
     source_nb = read_notebook(course.root / source)
     parts = bind_parts(course, assignment, graded_cells(source_nb))
+    devices = devices or grading_devices(course)
     for _ in range(ATTEMPTS):
         result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
-        g = Grading(course, assignment, student, source, submission, parts, result, grading_devices(course), support,
+        g = Grading(course, assignment, student, source, submission, parts, result, devices, support,
                     server, source_nb, read, seeds)
         with g.cleanup:
             for step in steps:

@@ -23,8 +23,9 @@ def available() -> bool:
     return shutil.which("bwrap") is not None and current().bubblewrap
 
 
-def command(argv: list[str]) -> list[str]:
-    """`argv` prefixed with the bwrap call that sandboxes it."""
+def command(argv: list[str], hidden: tuple[str, ...] = ()) -> list[str]:
+    """`argv` prefixed with the bwrap call that sandboxes it; each of `hidden` (inside the temp folder, say) is
+    an empty folder there."""
     import importlib.util
 
     roots = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)})
@@ -45,4 +46,6 @@ def command(argv: list[str]) -> list[str]:
     for folder in kit_folders():
         if folder != package and (inside(folder) or folder.startswith(temp + os.sep)):
             args += ["--tmpfs", folder]  # reference_impl where the sandbox would show it: an empty folder instead
+    for folder in hidden:
+        args += ["--tmpfs", os.path.realpath(folder)]
     return args + ["--chdir", "/", *argv]

@@ -51,9 +51,12 @@ WORKER_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1
 class ForkServer:
     """A warm process that forks one worker per submission (see forkserver.py)."""
 
-    def __init__(self, start_timeout_s: float = 60.0, bubblewrap: bool | None = None) -> None:
+    def __init__(self, start_timeout_s: float = 60.0, bubblewrap: bool | None = None,
+                 hidden: tuple[str, ...] = ()) -> None:
         """`bubblewrap`: run inside bwrap (True), not (False), or where the machine has it (None); a sandbox that
-        fails to start falls back to none, and `self.bubblewrap` says which one runs."""
+        fails to start falls back to none, and `self.bubblewrap` says which one runs. `hidden`: folders in the
+        temp folder that bwrap shows empty (a cluster worker's copy of the course)."""
+        self.hidden = hidden
         sweep_groups()  # left by a grader that was killed
         sweep_scratch()
         want = bubblewrap_available() if bubblewrap is None else bubblewrap
@@ -67,7 +70,7 @@ class ForkServer:
     def _start(self, timeout: float, sandboxed: bool) -> bool:
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "autograder.workers.forkserver", str(theirs.fileno())]
-        self.proc = subprocess.Popen(bubblewrap_command(argv) if sandboxed else argv,
+        self.proc = subprocess.Popen(bubblewrap_command(argv, self.hidden) if sandboxed else argv,
                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                                      env=exec_environment(WORKER_ENV), start_new_session=True)
