@@ -115,16 +115,17 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
                     seeds = {gid: student_seed(course, assignment.id, student, gid)  # the secret stays here
                              for gid, _ in expected_parts(course, source, cells)}
                     job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES), seeds, devices)
+                    stamp = SubmissionResult(student, assignment.id, source.name, [])
+                    late_policy(course, assignment, found, stamp)  # the time is read with the bytes, not later
                     future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}", pure=False,
                                            resources=resources)
-                    sent[future] = (student, source, found, note)
+                    sent[future] = (student, source, found, note, stamp)
                     running.add(future)
 
             yield from send_more()
             for future in running:
-                student, source, found, note = sent.pop(future)
-                yield received(course, assignment, future, (student, source, found, note),
-                               expected_parts(course, source, cells))
+                item = sent.pop(future)
+                yield received(course, assignment, future, item, expected_parts(course, item[1], cells))
                 future.release()
                 yield from send_more()
         finally:
@@ -142,12 +143,13 @@ def cleanup(client: "distributed.Client", plugin: str, sweep: Callable[[], int])
 
 
 def received(course: Course, assignment: Assignment, future: "distributed.Future",
-             sent: tuple[str, Path, Path, str | None], parts: list[tuple[str, float]]) -> SubmissionResult:
-    """A task's result as the local path would have made it: the client's note first, its late policy last. Who
-    and what it is about are the client's, never the worker's say."""
+             sent: tuple[str, Path, Path, str | None, SubmissionResult], parts: list[tuple[str, float]]
+             ) -> SubmissionResult:
+    """A task's result as the local path would have made it: the client's note first, its late policy (`stamp`,
+    read when the bytes were) last. Who and what it is about are the client's, never the worker's say."""
     from distributed import KilledWorker
 
-    student, source, found, note = sent
+    student, source, found, note, stamp = sent
     try:
         result = future.result()
     except KilledWorker as err:
@@ -163,8 +165,9 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
         return failed(course, assignment, source, student, ValueError("a Dask worker answered with something that "
                                                                       "is not this submission's grade"))
     result.student, result.assignment, result.notebook, result.graded_file = student, assignment.id, source.name, found
-    result.submitted_at, result.late_multiplier = None, 1.0
     result.notes = ([note] if note else []) + result.notes
+    result.submitted_at, result.late_multiplier = None, 1.0
     if result.status not in REFUSED:  # as the local pipeline, which stops at a refused file
-        late_policy(course, assignment, found, result)
+        result.submitted_at, result.late_multiplier = stamp.submitted_at, stamp.late_multiplier
+        result.notes += stamp.notes
     return result

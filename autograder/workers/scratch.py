@@ -1,27 +1,42 @@
-"""Scratch folders named for the process that made them. A grader that is killed (a cluster's worker, say)
-cannot remove its own; the next grader on the machine finds them by the dead process's id and does."""
+"""Scratch folders named for the process and the machine that made them. A grader that is killed (a cluster's
+worker, say) cannot remove its own; the next grader on the same machine finds them by the dead process's id and
+does. A temp folder shared between machines or containers is safe: their folders carry another machine's tag."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
-NAME = re.compile(r"autograder-[a-z]+-(\d+)-")
+NAME = re.compile(r"autograder-[a-z]+-(\d+)-([0-9a-f]{12})-")
+
+
+@functools.cache
+def machine() -> str:
+    """This machine's tag: its host name and this boot's id (pids mean nothing across either)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:12]
 
 
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:
-    """A temporary folder `autograder-<kind>-<pid>-...`, removed when the context ends."""
-    return tempfile.TemporaryDirectory(prefix=f"autograder-{kind}-{os.getpid()}-")
+    """A temporary folder `autograder-<kind>-<pid>-<machine>-...`, removed when the context ends."""
+    return tempfile.TemporaryDirectory(prefix=f"autograder-{kind}-{os.getpid()}-{machine()}-")
 
 
 def sweep() -> list[Path]:
-    """Remove the scratch folders of processes that are gone; return them."""
+    """Remove the scratch folders this machine's processes left when they died; return them."""
     gone = []
     for folder in Path(tempfile.gettempdir()).glob("autograder-*"):
         match = NAME.match(folder.name)
-        if match and folder.is_dir() and not folder.is_symlink() and not os.path.exists(f"/proc/{match[1]}"):
+        if match and match[2] == machine() and folder.is_dir() and not folder.is_symlink() \
+                and not os.path.exists(f"/proc/{match[1]}"):
             shutil.rmtree(folder, ignore_errors=True)
             gone.append(folder)
     return gone
