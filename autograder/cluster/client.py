@@ -31,6 +31,14 @@ IN_FLIGHT_PER_THREAD = 4  # tasks sent ahead per worker thread: the cluster neve
 STATUSES = {"graded", "modified", "unreadable", "wrong-notebook", NEEDS_REGRADE}  # what a worker may answer
 
 
+def local_workers(address: str) -> int | None:
+    """N for local:N, None for a scheduler's address; a malformed local address is refused before any work."""
+    local = LOCAL.fullmatch(address)
+    if address.startswith("local") and (local is None or int(local[1]) < 1):
+        raise ValueError(f"--dask {address}: write local:N with N the number of worker processes, e.g. local:2")
+    return int(local[1]) if local else None
+
+
 @contextmanager
 def connect(address: str) -> Iterator["distributed.Client"]:
     """A client of the scheduler at `address` (tcp://host:port, or tls://host:port with Dask's TLS settings), or
@@ -39,14 +47,12 @@ def connect(address: str) -> Iterator["distributed.Client"]:
     from distributed import Client, LocalCluster
     from distributed.security import Security
 
-    local = LOCAL.fullmatch(address)
-    if address.startswith("local") and (local is None or int(local[1]) < 1):
-        raise ValueError(f"--dask {address}: write local:N with N the number of worker processes, e.g. local:2")
+    local = local_workers(address)
     if local:
         security = Security.temporary()
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), \
-                LocalCluster(n_workers=int(local[1]), threads_per_worker=1, processes=True, host="127.0.0.1",
-                             security=security, dashboard_address=None, worker_dashboard_address=None,
+                LocalCluster(n_workers=local, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             security=security, dashboard_address=":0", worker_dashboard_address=None,
                              silence_logs=logging.ERROR) as cluster, Client(cluster, security=security) as client:
             yield client
         return

@@ -135,15 +135,15 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     """Grade every submission of `assignment`, here (`jobs` at once) or on the Dask cluster at `dask`. Either way
     this process alone records: the gradebook, feedback and grades.csv come out the same. `unsafe`: Dask workers
     grade even where they cannot isolate student code (this machine's own check is the caller's)."""
+    if dask is not None:
+        from ..cluster.client import grade_on_cluster, local_workers  # Dask is imported only when asked for
+
+        local_workers(dask)
     checks_of(course, assignment)  # import the assignment's checks once, before the threads start
     todo = find_submissions(submissions, assignment)
     ensure_in_gradebook(course, assignment)
-    if dask is None:
-        graded = grade_here(course, assignment, todo, jobs)
-    else:
-        from ..cluster.client import grade_on_cluster  # Dask is imported only when asked for
-
-        graded = grade_on_cluster(course, assignment, todo, dask, unsafe)
+    graded = grade_here(course, assignment, todo, jobs) if dask is None else \
+        grade_on_cluster(course, assignment, todo, dask, unsafe)
     results: list[SubmissionResult] = []
     with Recorder(course) as recorder:
         for result in tqdm(graded, total=len(todo), disable=not progress, desc=f"grading {assignment.id}"):
