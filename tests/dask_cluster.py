@@ -24,13 +24,14 @@ class Cluster:
     scheduler: subprocess.Popen
     workers: list[subprocess.Popen] = field(default_factory=list)
 
-    def start_worker(self, name: str, *extra: str) -> subprocess.Popen:
-        """A `dask worker` (with its nanny, which starts the worker process again if it dies)."""
+    def start_worker(self, name: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A `dask worker` (with its nanny, which starts the worker process again if it dies); `env`: variables
+        added to its environment."""
         log = (self.folder / f"{name}.log").open("wb")
         proc = subprocess.Popen([DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-dashboard",
                                  "--local-directory", str(self.folder / "dask-space"), *extra],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
         self.workers.append(proc)
         return proc
 
@@ -72,7 +73,8 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[Cluster]:
     try:
         for i in range(workers):
             cluster.start_worker(f"w{i}")
-        cluster.wait_for_workers(workers)
+        if workers:
+            cluster.wait_for_workers(workers)
         yield cluster
     finally:
         for proc in cluster.workers:

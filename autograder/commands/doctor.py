@@ -59,13 +59,25 @@ def protections() -> list[Protection]:
 
 
 def _in_a_child(check: str) -> bool:
-    """Run one of the sandbox's isolation steps in a throwaway child process working in a temporary folder."""
-    import multiprocessing
+    """Run one of the sandbox's isolation steps in a throwaway forked child working in a temporary folder (a plain
+    fork: a Dask worker, being a daemon process, may not start a multiprocessing pool)."""
+    import os
     import tempfile
 
-    ctx = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory(prefix="doctor-") as folder, ctx.Pool(1) as pool:
-        return bool(pool.apply(_try, (check, folder)))
+    with tempfile.TemporaryDirectory(prefix="doctor-") as folder:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_fd)
+                os.write(write_fd, b"1" if _try(check, folder) else b"0")
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as answer:
+            ok = answer.read(1) == b"1"
+        os.waitpid(pid, 0)
+        return ok
 
 
 def _try(check: str, folder: str) -> bool:
