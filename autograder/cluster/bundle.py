@@ -51,7 +51,8 @@ def make_bundle(course: Course, assignment: Assignment) -> Bundle:
     paths = set(_files_of(folder_of(course, assignment)))
     paths |= {course.root / p for p in (*assignment.notebooks, *assignment.data)}
     files = {str(p.relative_to(course.root)): p.read_bytes() for p in sorted(paths)}
-    private = dataclasses.replace(course, root=Path(), gradebook="")  # the gradebook's URL may hold a password
+    assignments = tuple(assignment if a.id == assignment.id else a for a in course.assignments)  # as given here
+    private = dataclasses.replace(course, root=Path(), gradebook="", assignments=assignments)  # a URL may hold a password
     return Bundle(private, assignment.id, files, kit_fingerprint())
 
 

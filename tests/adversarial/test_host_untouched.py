@@ -90,14 +90,12 @@ MACHINE_ATTACKS = {
 
 
 @pytest.mark.skipif(not _can_unshare_network(), reason="this machine allows no namespaces per worker")
-def test_machine_attacks_in_a_batch_cost_honest_students_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_machine_attacks_in_a_batch_cost_honest_students_nothing(tmp_path: Path, grading, grade_batch) -> None:
     import dataclasses
     import shutil
 
     from autograder.course import Limits
-    from autograder.grading.batch import grade_batch
 
-    monkeypatch.setenv("GRADER_TOKEN", "grader-s3cret-token")  # the grader's environment: never the student's
     copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment("a2-attention"), limits=Limits(check_timeout_s=10, memory_mb=512))
@@ -117,7 +115,8 @@ def test_machine_attacks_in_a_batch_cost_honest_students_nothing(tmp_path: Path,
         submit(f"attacker-{i}", edit)
     for i in range(2):
         submit(f"honest-{i}", None)
-    results = {r.student: r for r in grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)}
+    with grading.environment("GRADER_TOKEN", "grader-s3cret-token"):  # the grader's environment: never the student's
+        results = {r.student: r for r in grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)}
     assert all((results[f"honest-{i}"].score, results[f"honest-{i}"].notes) == (full, []) for i in range(2))
     environ = {p.grade_id: p for p in results["attacker-0"].parts}["why-scale"]
     assert environ.score == 0 and "GRADER_TOKEN" not in " ".join(environ.messages)

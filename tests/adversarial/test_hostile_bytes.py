@@ -14,7 +14,6 @@ import nbformat
 import pytest
 
 from autograder.course import Limits, copy_course, load_course
-from autograder.grading.batch import grade_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 AID = "a2-attention"
@@ -70,7 +69,7 @@ def put(root: Path, student: str, content: bytes, name: bytes = b"attention.ipyn
     return folder
 
 
-def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path) -> None:
+def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path, grade_batch) -> None:
     copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment(AID), limits=Limits(check_timeout_s=2.0))
@@ -116,7 +115,8 @@ def test_hostile_bytes_cost_nothing_but_the_attackers_own_points(tmp_path: Path)
 
 
 @pytest.mark.parametrize("name", [b"stud\xffent", "stud\nent".encode()])
-def test_a_student_folder_whose_name_cannot_be_shown_is_reported_not_recorded(tmp_path: Path, name: bytes) -> None:
+def test_a_student_folder_whose_name_cannot_be_shown_is_reported_not_recorded(tmp_path: Path, name: bytes,
+                                                                             grade_batch) -> None:
     copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     folder = os.fsencode(tmp_path / "submitted") + b"/" + name + b"/" + AID.encode()

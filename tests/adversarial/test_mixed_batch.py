@@ -1,5 +1,6 @@
 """200 submissions at once, honest, buggy, malformed and hostile: every one gets the score its kind earns,
-the grader's memory stays bounded, and nothing is left running afterwards."""
+the grader's memory stays bounded, and nothing is left running afterwards, here and on a Dask cluster (where
+the graders are the Dask workers' processes, started before the batch and still running after it)."""
 from __future__ import annotations
 
 import csv
@@ -13,10 +14,10 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.grading.batch import grade_batch
 from autograder.course import Limits, copy_course, load_course
 from autograder.sandbox.stranger import BASE_UID
 from autograder.commands.release import release
+from autograder.workers.scratch import NAME as SCRATCH
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "a2-attention"
@@ -25,6 +26,10 @@ SDPA_DEF = "def scaled_dot_product_attention(q, k, v, mask=None):"
 
 def sysv_objects() -> str:
     return "".join(Path(f"/proc/sysvipc/{t}").read_text() for t in ("shm", "msg", "sem"))
+
+
+def mountinfo(pid: int) -> str:
+    return Path(f"/proc/{pid}/mountinfo").read_text()
 
 
 def edited(source: Path, old: str, new: str) -> bytes:
@@ -59,7 +64,7 @@ def kinds(course_root: Path) -> dict[str, tuple[bytes | None, str, float | None]
 
 
 @pytest.mark.slow
-def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
+def test_two_hundred_mixed_submissions(tmp_path: Path, grading, grade_batch) -> None:
     copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = dataclasses.replace(course.assignment(ASSIGNMENT), limits=Limits(check_timeout_s=1.0, memory_mb=1024))
@@ -82,16 +87,16 @@ def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
         if content is not None:
             (folder / "attention.ipynb").write_bytes(content)
 
-    me = psutil.Process()
-    before_procs = {p.pid for p in me.children(recursive=True)}
-    host, ipc, mounts = socket.gethostname(), sysv_objects(), Path("/proc/self/mountinfo").read_text()
+    graders = grading.grader_processes()  # this process; on Dask also each worker's nanny and worker process
+    before_procs = grading.processes()
+    host, ipc, mounts = socket.gethostname(), sysv_objects(), {p.pid: mountinfo(p.pid) for p in graders}
     temp = {p.name for p in Path(tempfile.gettempdir()).iterdir()}
-    rss_before = me.memory_info().rss
+    rss_before = {p.pid: p.memory_info().rss for p in graders}
     t0 = time.perf_counter()
     results = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
     elapsed = time.perf_counter() - t0
-    rss_growth = (me.memory_info().rss - rss_before) >> 20
-    print(f"\n[batch] 200 mixed submissions in {elapsed:.0f} s, grader memory grew {rss_growth} MB")
+    rss_growth = max((p.memory_info().rss - rss_before[p.pid]) >> 20 for p in graders)
+    print(f"\n[batch] {grading.where}: 200 mixed submissions in {elapsed:.0f} s, grader memory grew {rss_growth} MB")
 
     assert len(results) == 200
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "grades.csv").open())}
@@ -111,13 +116,14 @@ def test_two_hundred_mixed_submissions(tmp_path: Path) -> None:
             assert parts["causal-mask"] == 3 and parts["padding-mask"] == 3
         assert rows[result.student]["status"] == status
     assert rss_growth < 600, f"grader memory grew by {rss_growth} MB"
-    time.sleep(0.5)
-    left = [p for p in me.children(recursive=True) if p.pid not in before_procs and p.status() != psutil.STATUS_ZOMBIE]
-    assert not left, [p.cmdline() for p in left]
+    left = grading.leftovers(before_procs)
+    assert not left, left
     assert not list(Path("/sys/fs/cgroup").glob("*/autograder-worker-*"))
     workers = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real >= BASE_UID]
     assert not [p for p in psutil.wait_procs(workers, timeout=30)[1] if p.status() != psutil.STATUS_ZOMBIE]
     assert socket.gethostname() == host and sysv_objects() == ipc
-    assert Path("/proc/self/mountinfo").read_text() == mounts, "a worker's mount reached the grader"
-    assert not {n for n in {p.name for p in Path(tempfile.gettempdir()).iterdir()} - temp
-                if n.startswith(("grade-", "support-"))}, "a scratch folder was left behind"
+    assert {p.pid: mountinfo(p.pid) for p in graders} == mounts, "a worker's mount reached the grader"
+    ours = {str(p.pid) for p in graders}
+    made = {n for n in {p.name for p in Path(tempfile.gettempdir()).iterdir()} - temp
+            if (match := SCRATCH.match(n)) and match[1] in ours}
+    assert not made, f"a scratch folder was left behind: {made}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import time
 from pathlib import Path
 
 import nbformat
@@ -15,7 +14,6 @@ import pytest
 
 from autograder.commands.doctor import safe_to_grade
 from autograder.course import copy_course, load_course
-from autograder.grading.batch import grade_batch
 from autograder.sandbox.stranger import BASE_UID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +65,8 @@ def make_submission(root: Path, student: str, extra: str = "") -> None:
 
 
 @pytest.mark.skipif(not safe_to_grade()[0], reason="this machine cannot keep students apart")
-def test_an_attacker_cannot_touch_other_students_in_this_batch_or_the_next(tmp_path: Path) -> None:
+def test_an_attacker_cannot_touch_other_students_in_this_batch_or_the_next(tmp_path: Path, grading,
+                                                                             grade_batch) -> None:
     copy_course(ROOT, tmp_path)
     course = load_course(tmp_path / "course.yml")
     assignment = course.assignment(AID)
@@ -75,7 +74,7 @@ def test_an_attacker_cannot_touch_other_students_in_this_batch_or_the_next(tmp_p
     make_submission(tmp_path, "a-mallory", ATTACK)
     for i in range(5):
         make_submission(tmp_path, f"honest-{i}")
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = grading.processes()  # on Dask: the workers, started before the test, among them
 
     results = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
     honest = {r.student: (r.score, r.notes) for r in results if r.student.startswith("honest")}
@@ -92,6 +91,5 @@ def test_an_attacker_cannot_touch_other_students_in_this_batch_or_the_next(tmp_p
     workers = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real >= BASE_UID]
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "a worker's process outlived its worker"
-    left = [p for p in psutil.Process().children(recursive=True)
-            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE]
-    assert not left, [p.cmdline() for p in left]
+    left = grading.leftovers(before)
+    assert not left, left
