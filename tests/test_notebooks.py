@@ -6,6 +6,7 @@ benchmarks/budgets.py.) The root conftest.py writes the support folders and the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,24 +27,30 @@ ACTIVE = [a for a in COURSE.assignments if a.notebooks]
 NBVAL_CELL_TIMEOUT_S, NBVAL_OUTPUT_TIMEOUT_S = 3600, 300
 
 
-def run_nbval(notebooks: list[Path], report: Path) -> subprocess.CompletedProcess:
+def start_nbval(notebooks: list[Path], report: Path) -> subprocess.Popen:
     """nbval on the notebooks in one pytest run (torch is imported once), with the kernel of this environment."""
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--nbval-current-env", f"--notebook-report={report}",
-                           f"--nbval-cell-timeout={NBVAL_CELL_TIMEOUT_S}", f"--nbval-output-timeout={NBVAL_OUTPUT_TIMEOUT_S}",
-                           *map(str, notebooks)],
-                          cwd=ROOT, capture_output=True, text=True)
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                             "--nbval-current-env", f"--notebook-report={report}",
+                             f"--nbval-cell-timeout={NBVAL_CELL_TIMEOUT_S}",
+                             f"--nbval-output-timeout={NBVAL_OUTPUT_TIMEOUT_S}", *map(str, notebooks)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="module")
 def nbval_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Each solution notebook's nbval outcome, peak kernel memory and printed text, by notebook path."""
-    report = tmp_path_factory.mktemp("nbval") / "report.json"
-    run = run_nbval([ROOT / a.notebooks[0] for a in ACTIVE], report)
-    assert report.exists(), f"nbval did not run:\n{run.stdout[-8000:]}{run.stderr[-2000:]}"
-    results = {r["notebook"]: r for r in json.loads(report.read_text())}
+    """Each solution notebook's nbval outcome, peak kernel memory and printed text, by notebook path. The notebooks
+    run in as many nbval processes at once as the machine has cores (each kernel uses one thread)."""
+    folder = tmp_path_factory.mktemp("nbval")
+    shares = max(1, min(len(ACTIVE), os.cpu_count() or 1))
+    runs = [(start_nbval([ROOT / a.notebooks[0] for a in ACTIVE[i::shares]], folder / f"report{i}.json"),
+             folder / f"report{i}.json") for i in range(shares)]
+    results, output = {}, ""
+    for run, report in runs:
+        output += run.communicate()[0][-8000:]
+        assert report.exists(), f"nbval did not run:\n{output}"
+        results |= {r["notebook"]: r for r in json.loads(report.read_text())}
     missing = [a.id for a in ACTIVE if str(ROOT / a.notebooks[0]) not in results]
-    assert not missing, f"nbval ran no kernel for {missing}:\n{run.stdout[-8000:]}{run.stderr[-2000:]}"
+    assert not missing, f"nbval ran no kernel for {missing}:\n{output}"
     return results
 
 
