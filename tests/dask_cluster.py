@@ -55,14 +55,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def dask_cluster(folder: Path, workers: int = 2) -> Iterator[Cluster]:
-    """A scheduler on 127.0.0.1 (a free port) and `workers` workers of one thread each."""
+def dask_cluster(folder: Path, workers: int = 2, scheduler_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A scheduler on 127.0.0.1 (a free port) and `workers` workers of one thread each; `scheduler_env`: variables
+    added to the scheduler's environment (Dask reads its settings there, e.g. DASK_DISTRIBUTED__SCHEDULER__...)."""
     folder.mkdir(parents=True, exist_ok=True)
     address_file = folder / "scheduler.json"
     log = (folder / "scheduler.log").open("wb")
     scheduler = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                   "--scheduler-file", str(address_file)],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 env={**os.environ, **(scheduler_env or {})})
     deadline = time.monotonic() + START_GUARD_S
     while not address_file.exists() and scheduler.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -153,4 +153,5 @@ def test_source_earns_full_marks_when_every_case_also_runs_on_the_gpu(assignment
     assignment = course.assignment(assignment_id)
     path = submit(tmp_path, assignment, "gpu", [])
     result = grade_notebook(course, assignment, assignment.notebooks[0], path, "gpu")
+    assert all(p.score == p.max_score for p in result.parts if p.score is not None), by_part(result)
     assert by_part(result) == by_part(full_marks(assignment_id, tmp_path_factory, grade))

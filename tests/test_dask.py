@@ -270,8 +270,9 @@ def test_a_worker_killed_in_the_middle_costs_no_grade_and_leaves_nothing_behind(
     assert any(f.name.startswith(f"autograder-bundle-{killed}-") for f in its_folders), "killed after unpacking"
     assert not [f for f in its_folders if f.exists()], "the killed worker's scratch folders were swept"
     assert not [g for g in its_groups if g.exists()], "the killed worker's graders' control groups were swept"
-    time.sleep(0.5)
     left = [pid for pid in ours if alive(pid)]  # fork servers (autograder.workers.*) and graders among them
+    left = [p.pid for p in psutil.wait_procs([psutil.Process(pid) for pid in left if alive(pid)], timeout=30)[1]
+            if alive(p.pid)]  # a grace for the kernel to finish the kills, not a speed bound
     assert not left, [psutil.Process(pid).cmdline() for pid in left if alive(pid)]
     new_folders = [name for name in {p.name for p in temp.glob("autograder-*")} - before_folders
                    if (m := SCRATCH_NAME.match(name)) and int(m[1]) in ours]
@@ -279,6 +280,31 @@ def test_a_worker_killed_in_the_middle_costs_no_grade_and_leaves_nothing_behind(
     groups = [g for g in Path("/sys/fs/cgroup").glob("*/autograder-worker-*")
               if int(g.name.rsplit("-", 1)[1]) in ours and not alive(int(g.name.rsplit("-", 1)[1]))]
     assert not groups, f"control groups of dead graders were left: {groups}"
+
+
+def test_a_submission_whose_every_worker_dies_needs_regrade_and_the_batch_goes_on(tmp_path: Path) -> None:
+    """With Dask's allowed-failures at 0, the first death of a task's worker is its last try: that submission is
+    reported as needing a regrade, with the reason, nothing is recorded for it, and the others are graded."""
+    root = scratch_course(tmp_path / "course")
+    course = load_course(root / "course.yml")
+    students = [f"s{i}" for i in range(4)]
+    for student in students:
+        hand_in(root, student, {NOTEBOOK: notebook(first_cell="import time; time.sleep(2)")})
+    with start_cluster(tmp_path / "cluster", workers=2,
+                       scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}) as cluster:
+        with ThreadPoolExecutor(1) as pool:
+            batch = pool.submit(grade_batch, course, course.assignment(AID), root / "submitted", progress=False,
+                                dask=cluster.address)
+            kill_a_grading_worker(cluster.address)
+            results = {r.student: r for r in batch.result(timeout=BATCH_GUARD_S)}
+    lost = [s for s, r in results.items() if r.needs_regrade]
+    # the killed worker's tasks: the one it was grading, and any the scheduler had already given it
+    assert sorted(results) == students and 1 <= len(lost) < len(students), {s: r.notes for s, r in results.items()}
+    assert all("each Dask worker that graded it died" in results[s].notes[0] for s in lost), results
+    assert all(r.score == HONEST for s, r in results.items() if s not in lost)
+    assert all(rows_of(root)[s]["score"] == "needs regrade" for s in lost)
+    with open_gradebook(course) as gb:
+        assert sorted(s.student.id for s in gb.find_assignment(AID).submissions) == sorted(set(students) - set(lost))
 
 
 # --- 3. clear errors ------------------------------------------------------------------------------------------------

@@ -82,11 +82,13 @@ def test_source_earns_full_marks_on_the_gpu_and_a_cpu_only_bug_is_caught(tmp_pat
     course = dataclasses.replace(COURSE, device="cuda")
     path = submit(tmp_path, "gpu", [])
     result = grade_notebook(course, ASSIGNMENT, SOURCE, path, "gpu")
+    assert all(p.score == p.max_score for p in result.parts if p.score is not None), by_part(result)
     assert by_part(result) == by_part(full_marks)
     # a tensor moved to the CPU inside the computation: right on the CPU, wrong on the GPU
     bug = [("weights = scores.softmax(dim=-1)", "weights = scores.cpu().softmax(dim=-1)")]
     result = grade_notebook(course, ASSIGNMENT, SOURCE, submit(tmp_path, "cpu-only", bug), "cpu-only")
-    assert by_part(result)["scaled-dot-product-attention"][0] < 8
+    sdpa = by_part(result)["scaled-dot-product-attention"]
+    assert 0 < sdpa[0] < 8 and any("on the GPU" in m for m in sdpa[1]), sdpa  # its CPU cases still pass
 
 
 @pytest.mark.parametrize("poison,words", [

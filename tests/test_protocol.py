@@ -277,3 +277,14 @@ def test_only_a_notebook_function_raising_not_implemented_itself_is_a_stub() -> 
         notebook["no_forward"](torch.ones(2))
     except NotImplementedError as err:
         assert stub_raised(err) is None
+
+
+@pytest.mark.gpu
+def test_outputs_on_the_current_gpu_are_on_the_cuda_device_the_grader_asked_for() -> None:
+    from autograder.coursekit.protocol import same_device
+
+    here = torch.device("cuda", torch.cuda.current_device())
+    assert here != torch.device("cuda")  # torch's own comparison, which the grader must not use
+    assert same_device(here, torch.device("cuda")) and same_device(here, here)
+    assert not same_device(torch.device("cpu"), torch.device("cuda"))
+    assert not same_device(here, torch.device("cpu"))

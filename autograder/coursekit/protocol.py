@@ -122,6 +122,15 @@ def _as_ints(value: Any) -> Any:
     return [_as_ints(v) for v in value] if type(value) in (list, tuple) else int(value)
 
 
+def same_device(found: torch.device, asked: torch.device) -> bool:
+    """cuda:0 is the "cuda" the grader asked for when 0 is the current device (torch.device compares them unequal)."""
+    if found.type != asked.type:
+        return False
+    if asked.type == "cuda" and asked.index is None:
+        return found.index == torch.cuda.current_device()
+    return found.index == asked.index
+
+
 def as_outputs(out: Any, returns: str, device: torch.device) -> list[Any]:
     """The student's return value as a list of outputs, converting lists of ints and text to tensors."""
     if returns == "ints":
@@ -282,6 +291,6 @@ def invoke(target: Any, kind: str, tensors: dict[str, torch.Tensor], spec: dict[
     for i, o in enumerate(outputs):
         if type(o) is not torch.Tensor:
             raise PartError(f"your code returned output {i} as a {type(o).__name__}, expected a torch.Tensor")
-        if tensors and o.device != device:  # a part that gets no tensors (a mask of size n) may answer on the CPU
+        if tensors and not same_device(o.device, device):  # a part given no tensors (a mask of size n) may answer on the CPU
             raise PartError(f"your code returned output {i} on {o.device}, but the inputs were on {device}")
     return [o.detach().cpu() for o in outputs]
