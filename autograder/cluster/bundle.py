@@ -14,7 +14,6 @@ from ..course import Assignment, Course
 from ..student_files import SUPPORT
 
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", *SUPPORT}  # caches, and what configure writes beside notebooks
-KIT = ("autograder", "reference_impl")  # the installed packages whose code decides a grade
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,15 @@ class Bundle:
 
 
 def kit_fingerprint() -> str:
-    """A digest of the .py files of the installed kit: two machines with the same one grade the same way."""
+    """A digest of the installed kit's .py files and of the torch and numpy it runs on: two machines with the same
+    one grade the same way."""
+    import numpy
+    import torch
+
     import autograder
     import reference_impl
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"torch {torch.__version__} numpy {numpy.__version__}\0".encode())
     for package in (autograder, reference_impl):
         root = Path(package.__file__).resolve().parent
         for path in sorted(root.rglob("*.py")):
@@ -43,6 +46,8 @@ def _files_of(folder: Path) -> list[Path]:
     for path in sorted(folder.iterdir()):
         if path.name in SKIPPED:
             continue
+        if path.is_symlink() and path.is_dir():  # a link loop would never end; the instructor's files are real ones
+            continue
         out += _files_of(path) if path.is_dir() else [path] if path.is_file() else []
     return out
 
@@ -52,7 +57,8 @@ def make_bundle(course: Course, assignment: Assignment) -> Bundle:
     paths |= {course.root / p for p in (*assignment.notebooks, *assignment.data)}
     files = {str(p.relative_to(course.root)): p.read_bytes() for p in sorted(paths)}
     assignments = tuple(assignment if a.id == assignment.id else a for a in course.assignments)  # as given here
-    private = dataclasses.replace(course, root=Path(), gradebook="", assignments=assignments)  # a URL may hold a password
+    # no root (a worker has its own) and no gradebook URL (it may hold a password)
+    private = dataclasses.replace(course, root=Path(), gradebook="", assignments=assignments)
     return Bundle(private, assignment.id, files, kit_fingerprint())
 
 

@@ -3,12 +3,12 @@ submission, collect the results as they finish. Deadlines, seeds, devices and ev
 the machine that holds the submissions; a task whose workers keep dying is reported, never recorded as a zero."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,8 @@ from ..results import NEEDS_REGRADE, SubmissionResult
 if TYPE_CHECKING:
     import distributed
 
+    from .worker_plugin import Job
+
 LOCAL = re.compile(r"local:(\d+)")
 CONNECT_TIMEOUT_S = 30
 ALLOWED_FAILURES = 3  # a local cluster's deaths per task before it gives up (Dask's default, said explicitly)
@@ -34,7 +36,7 @@ STATUSES = {"graded", "modified", "unreadable", "wrong-notebook", NEEDS_REGRADE}
 def local_workers(address: str) -> int | None:
     """N for local:N, None for a scheduler's address; a malformed local address is refused before any work."""
     local = LOCAL.fullmatch(address)
-    if address.startswith("local") and (local is None or int(local[1]) < 1):
+    if address.startswith("local:") and (local is None or int(local[1]) < 1):
         raise ValueError(f"--dask {address}: write local:N with N the number of worker processes, e.g. local:2")
     return int(local[1]) if local else None
 
@@ -49,21 +51,30 @@ def connect(address: str) -> Iterator["distributed.Client"]:
 
     local = local_workers(address)
     if local:
+        import torch
+
         security = Security.temporary()
+        gpu = {"resources": {"GPU": 1}} if torch.cuda.is_available() else {}  # as --jobs grades: on this GPU too
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}), \
                 LocalCluster(n_workers=local, threads_per_worker=1, processes=True, host="127.0.0.1",
                              security=security, dashboard_address=":0", worker_dashboard_address=None,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster, security=security) as client:
+                             silence_logs=logging.ERROR, **gpu) as cluster, \
+                Client(cluster, security=security) as client:
             yield client
         return
-    if address.startswith("tcp://"):
-        warnings.warn(f"{address} is plain TCP: whoever can reach the scheduler can run code on its workers. Keep "
-                      "the cluster on a private network, or use tls:// (see the README)", stacklevel=3)
+    if not address.startswith("tls://"):
+        warnings.warn(f"{address} is not TLS: whoever can reach the scheduler can run code on its workers, and "
+                      "through their answers on this machine. Keep the cluster on a private network, or use "
+                      "tls:// (see the README)", stacklevel=3)
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {err}") from None
     with client:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"no Dask worker is connected to the scheduler at {address}") from None
         yield client
 
 
@@ -71,13 +82,18 @@ def devices_and_resources(course: Course, client: "distributed.Client") -> tuple
     """The devices every submission is graded on, decided once for the batch, and what its tasks ask of a worker.
     The GPU is used when course.yml allows it (cuda, auto) and some worker offers one (`dask worker --resources
     GPU=1`); then every task goes to such a worker, so that no grade depends on where it ran."""
-    offered = any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values())
+    offered = client.run_on_scheduler(gpu_offered)
     if course.device == "cuda" and not offered:
         raise RuntimeError("course.yml sets device: cuda, but no Dask worker offers a GPU: start GPU workers with "
                            "`dask worker ADDRESS --resources GPU=1`")
     if course.device != "cpu" and offered:
         return ["cpu", "cuda"], {"GPU": 1}
     return ["cpu"], None
+
+
+def gpu_offered(dask_scheduler: "distributed.Scheduler") -> bool:
+    """Run on the scheduler: whether any worker offers a GPU (it knows them all; scheduler_info may list a few)."""
+    return any(w.resources.get("GPU") for w in dask_scheduler.workers.values())
 
 
 def expected_parts(course: Course, source: Path, cache: dict[Path, list[tuple[str, float]]]) -> list[tuple[str, float]]:
@@ -95,7 +111,7 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
     from distributed import as_completed
 
     from .bundle import make_bundle
-    from .site import GradingPlugin, Job, grade_job, sweep_leftovers
+    from .worker_plugin import GradingPlugin, grade_job, sweep_leftovers
 
     with connect(address) as client:
         devices, resources = devices_and_resources(course, client)
@@ -104,29 +120,44 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
         try:
             waiting, sent, cells = iter(todo), {}, {}
             running = as_completed()
+            lost: list[BaseException] = []  # why the scheduler stopped taking tasks, once it has
 
             def send_more() -> Iterator[SubmissionResult]:
-                """Send submissions until the window is full; yield those with nothing to grade."""
-                window = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
-                while len(sent) < window:
+                """Send submissions until the window is full; yield those with nothing to grade, those that could
+                not be read or sent, and, once the scheduler is lost, every one still waiting."""
+                while not lost:
+                    try:
+                        if len(sent) >= IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())):
+                            return
+                    except Exception as err:  # noqa: BLE001 - the scheduler is gone: nothing more can be sent
+                        lost.append(err)
+                        break
                     item = next(waiting, None)
                     if item is None:
                         return
                     student, source, path = item
-                    prepared = prepare(course, assignment, student, source, path)
-                    if isinstance(prepared, SubmissionResult):
-                        yield prepared
+                    try:
+                        prepared = prepare(course, assignment, student, source, path)
+                        if isinstance(prepared, SubmissionResult):
+                            yield prepared
+                            continue
+                        parts = expected_parts(course, source, cells)
+                        job, stamp, note = packed(course, assignment, item, prepared, parts, devices)
+                    except Exception as err:  # noqa: BLE001 - a file that changed under us: this one, not the batch
+                        yield failed(course, assignment, source, student, err)
                         continue
-                    found, note = prepared
-                    seeds = {gid: student_seed(course, assignment.id, student, gid)  # the secret stays here
-                             for gid, _ in expected_parts(course, source, cells)}
-                    job = Job(student, str(source), found.name, read_submitted_file(found, MAX_BYTES), seeds, devices)
-                    stamp = SubmissionResult(student, assignment.id, source.name, [])
-                    late_policy(course, assignment, found, stamp)  # the time is read with the bytes, not later
-                    future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}", pure=False,
-                                           resources=resources)
-                    sent[future] = (student, source, found, note, stamp)
+                    try:
+                        future = client.submit(grade_job, plugin.name, job, key=f"grade-{uuid.uuid4().hex}",
+                                               pure=False, resources=resources)
+                    except Exception as err:  # noqa: BLE001
+                        lost.append(err)
+                        yield failed(course, assignment, source, student, err)
+                        break
+                    sent[future] = (student, source, prepared[0], note, stamp)
                     running.add(future)
+                for student, source, _ in waiting:  # the scheduler is lost: none of these was graded
+                    yield failed(course, assignment, source, student,
+                                 RuntimeError(f"the Dask scheduler was lost: {lost[0]}"))
 
             yield from send_more()
             for future in running:
@@ -136,6 +167,22 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
                 yield from send_more()
         finally:
             cleanup(client, plugin.name, sweep_leftovers)
+
+
+def packed(course: Course, assignment: Assignment, item: tuple[str, Path, Path], prepared: tuple[Path, str | None],
+           parts: list[tuple[str, float]], devices: list[str]) -> tuple[Job, SubmissionResult, str | None]:
+    """(the task's job, the late policy's stamp, the client's note) for one submission: its bytes read once, the
+    submission time read with them, each part's seed drawn here (the secret stays on this machine)."""
+    from .worker_plugin import Job
+
+    student, source, _ = item
+    found, note = prepared
+    seeds = {gid: student_seed(course, assignment.id, student, gid) for gid, _ in parts}
+    read = read_submitted_file(found, MAX_BYTES)
+    stamp = SubmissionResult(student, assignment.id, source.name, [])
+    if read[0] is not None:  # an unreadable file gets no late policy, as in the local pipeline
+        late_policy(course, assignment, found, stamp)
+    return Job(student, str(source), found.name, read, seeds, devices), stamp, note
 
 
 def cleanup(client: "distributed.Client", plugin: str, sweep: Callable[[], int]) -> None:
@@ -164,7 +211,7 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
             f"not graded: each Dask worker that graded it died ({err}); this is the machine's doing, not the "
             "student's: grade this submission again"]
         return result
-    except (Exception, CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
+    except (Exception, asyncio.CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
         return failed(course, assignment, source, student, err)
     if not isinstance(result, SubmissionResult) or result.status not in STATUSES or \
             [(p.grade_id, p.max_score) for p in result.parts] != parts:

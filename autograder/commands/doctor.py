@@ -58,26 +58,38 @@ def protections() -> list[Protection]:
     ]
 
 
+PROBE_GUARD_S = 60  # a probe that hangs (a fork of a threaded process can) counts as a protection missing
+
+
 def _in_a_child(check: str) -> bool:
     """Run one of the sandbox's isolation steps in a throwaway forked child working in a temporary folder (a plain
     fork: a Dask worker, being a daemon process, may not start a multiprocessing pool)."""
     import os
+    import select
+    import signal
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="doctor-") as folder:
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(read_fd)
-                os.write(write_fd, b"1" if _try(check, folder) else b"0")
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as answer:
-            ok = answer.read(1) == b"1"
-        os.waitpid(pid, 0)
-        return ok
+        try:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.write(write_fd, b"1" if _try(check, folder) else b"0")
+                finally:
+                    os._exit(0)
+            os.close(write_fd)
+            write_fd = -1
+            ready, _, _ = select.select([read_fd], [], [], PROBE_GUARD_S)
+            ok = bool(ready) and os.read(read_fd, 1) == b"1"
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return ok
+        finally:
+            os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
 
 
 def _try(check: str, folder: str) -> bool:
@@ -136,6 +148,9 @@ def report() -> str:
     ok, why = safe_to_grade()
     lines.append("" if ok else f"\nnot safe to grade here: {why}")
     lines.append("safe to grade here" if ok else "")
+    if ok:
+        on_cluster, why = safe_on_a_cluster(bubblewrap.available())
+        lines.append("safe as a Dask worker too" if on_cluster else f"not safe as a Dask worker: {why}")
     return "\n".join(l for l in lines if l)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import traceback
 from collections.abc import Iterator
+from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -121,7 +122,6 @@ def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
 def grade_here(course: Course, assignment: Assignment, todo: list[tuple[str, Path, Path]],
                jobs: int) -> Iterator[SubmissionResult]:
     """Grade on this machine, `jobs` submissions at once, each in a fork of one warm fork server."""
-    grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
     with scratch_folder("support") as support, ForkServer() as server, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         write_support_files(Path(support), assignment, course)
@@ -135,17 +135,19 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
     """Grade every submission of `assignment`, here (`jobs` at once) or on the Dask cluster at `dask`. Either way
     this process alone records: the gradebook, feedback and grades.csv come out the same. `unsafe`: Dask workers
     grade even where they cannot isolate student code (this machine's own check is the caller's)."""
-    if dask is not None:
+    if dask is None:
+        grading_devices(course)  # refuse before any work when course.yml asks for a GPU this machine lacks
+    else:
         from ..cluster.client import grade_on_cluster, local_workers  # Dask is imported only when asked for
 
-        local_workers(dask)
+        local_workers(dask)  # a malformed local:N, likewise (the cluster's own refusals come when it is reached)
     checks_of(course, assignment)  # import the assignment's checks once, before the threads start
     todo = find_submissions(submissions, assignment)
     ensure_in_gradebook(course, assignment)
     graded = grade_here(course, assignment, todo, jobs) if dask is None else \
         grade_on_cluster(course, assignment, todo, dask, unsafe)
     results: list[SubmissionResult] = []
-    with Recorder(course) as recorder:
+    with closing(graded), Recorder(course) as recorder:  # closing: a local cluster stops even if recording fails
         for result in tqdm(graded, total=len(todo), disable=not progress, desc=f"grading {assignment.id}"):
             results.append(result)
             if result.status != BAD_NAME:

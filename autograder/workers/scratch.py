@@ -1,6 +1,6 @@
 """Scratch folders named for the process and the machine that made them. A grader that is killed (a cluster's
 worker, say) cannot remove its own; the next grader on the same machine finds them by the dead process's id and
-does. A temp folder shared between machines or containers is safe: their folders carry another machine's tag."""
+does. Machines or containers that share a temp folder leave each other's folders alone: they carry another tag."""
 from __future__ import annotations
 
 import functools
@@ -17,12 +17,13 @@ NAME = re.compile(r"autograder-[a-z]+-(\d+)-([0-9a-f]{12})-")
 
 @functools.cache
 def machine() -> str:
-    """This machine's tag: its host name and this boot's id (pids mean nothing across either)."""
+    """This machine's tag: its host name, this boot's id and this pid namespace (a pid means nothing across any)."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pids = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
-        boot = ""
-    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:12]
+        boot, pids = "", 0
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}/{pids}".encode()).hexdigest()[:12]
 
 
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:

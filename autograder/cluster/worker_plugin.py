@@ -34,6 +34,7 @@ class Site:
     server: ForkServer
 
     def close(self) -> None:
+        """Stop the fork server and remove the unpacked course."""
         self.server.close()
         self.folder.cleanup()
 
@@ -47,6 +48,7 @@ class GradingPlugin(WorkerPlugin):
         self.name = f"autograder-{bundle.assignment}-{uuid.uuid4().hex}"  # one per batch: batches never share one
 
     def setup(self, worker: object) -> None:
+        """Called by Dask on each worker; the work waits for the first task (see ready)."""
         self.lock = threading.Lock()
         self.site: Site | None = None
         self.refused: str | None = None  # why this worker cannot grade, once found
@@ -57,25 +59,34 @@ class GradingPlugin(WorkerPlugin):
         from the course, refuses every task: the client reports those submissions as needing a regrade."""
         with self.lock:
             if self.refused is None and self.site is None:
-                self.refused = self._refusal() or None
-                if self.refused is None:
-                    self.site = self._make_site()
-                    safe, why = safe_on_a_cluster(self.site.server.bubblewrap)
-                    if not safe and not self.unsafe:
-                        self.site.close()
-                        self.site, self.refused = None, f"it is not safe to grade there: {why}"
+                try:
+                    self.site = self._checked_site()
+                except Exception as err:  # noqa: BLE001 - any failure to set up is a refusal, never a pass
+                    self.refused = str(err)
             if self.refused is not None:
                 raise RuntimeError(f"the Dask worker at {get_worker().address} cannot grade: {self.refused}")
             assert self.site is not None
             return self.site
 
-    def _refusal(self) -> str:
+    def _checked_site(self) -> Site:
+        """A site on a worker fit to grade; raises with the reason otherwise (the site then closed)."""
         if kit_fingerprint() != self.bundle.kit:
-            return "it has another version of the kit installed than the client; install the same commit everywhere"
-        return ""
+            raise RuntimeError("it has another version of the kit installed than the client; install the same "
+                               "commit everywhere")
+        site = self._make_site()
+        try:
+            safe, why = safe_on_a_cluster(site.server.bubblewrap)
+        except BaseException:
+            site.close()
+            raise
+        if not safe and not self.unsafe:
+            site.close()
+            raise RuntimeError(f"it is not safe to grade there: {why}")
+        return site
 
     def _make_site(self) -> Site:
-        sweep_groups(), sweep_scratch()  # what a killed worker on this machine left
+        """Unpack the bundle, write the support files, start the fork server (which first sweeps what killed
+        graders on this machine left)."""
         folder = scratch_folder("bundle")
         try:
             course, assignment = unpack(self.bundle, Path(folder.name) / "course")
@@ -87,6 +98,7 @@ class GradingPlugin(WorkerPlugin):
             raise
 
     def teardown(self, worker: object) -> None:
+        """Called by Dask when the batch unregisters the plugin, or the worker closes: stop the fork server."""
         with self.lock:
             if self.site is not None:
                 self.site.close()
@@ -94,6 +106,7 @@ class GradingPlugin(WorkerPlugin):
 
 
 def site_of(plugin_name: str) -> Site:
+    """This worker's site for the batch whose plugin is `plugin_name`."""
     plugin = get_worker().plugins.get(plugin_name)
     if not isinstance(plugin, GradingPlugin):
         raise RuntimeError(f"the Dask worker at {get_worker().address} has no grading plugin {plugin_name}")
@@ -125,5 +138,6 @@ def grade_job(plugin_name: str, job: Job) -> SubmissionResult:
     site = site_of(plugin_name)
     if "cuda" in job.devices and not torch.cuda.is_available():
         raise RuntimeError(f"the Dask worker at {get_worker().address} offers a GPU but has no CUDA device")
-    return grade_notebook(site.course, site.assignment, Path(job.source), Path(job.name), job.student, site.support,
-                          site.server, job.read, job.seeds, CODE_STEPS, job.devices)
+    return grade_notebook(site.course, site.assignment, Path(job.source), Path(job.name), job.student,
+                          support=site.support, server=site.server, read=job.read, seeds=job.seeds, steps=CODE_STEPS,
+                          devices=job.devices)
