@@ -201,6 +201,8 @@ def main() -> None:
     lines = csvs["--jobs 1"].count(b"\n") - 1
     print(f"grades.csv ({lines} rows): " + (f"DIFFERS from --jobs 1's in {', '.join(differ)}" if differ
                                            else "identical in all three"))
+    if differ:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def workers_may_grade() -> bool:
+    """Whether a Dask worker on this machine grades (autograder.commands.doctor.safe_on_a_cluster), or refuses."""
+    from autograder.commands.doctor import safe_on_a_cluster
+    from autograder.sandbox import bubblewrap
+
+    return safe_on_a_cluster(bubblewrap.available())[0]
 START_GUARD_S = 300  # a hang guard for a loaded machine, not a speed bound
 
 
@@ -66,12 +74,16 @@ def dask_cluster(folder: Path, workers: int = 2, scheduler_env: dict[str, str] |
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                  env={**os.environ, **(scheduler_env or {})})
     deadline = time.monotonic() + START_GUARD_S
-    while not address_file.exists() and scheduler.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if not address_file.exists():
+    address = None
+    while address is None and scheduler.poll() is None and time.monotonic() < deadline:
+        try:
+            address = json.loads(address_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):  # not written yet, or half written
+            time.sleep(0.1)
+    if address is None:
         stop(scheduler)
         raise RuntimeError(f"the dask scheduler did not start: {(folder / 'scheduler.log').read_text()[-2000:]}")
-    cluster = Cluster(json.loads(address_file.read_text())["address"], folder, scheduler)
+    cluster = Cluster(address, folder, scheduler)
     try:
         for i in range(workers):
             cluster.start_worker(f"w{i}")

@@ -27,13 +27,15 @@ ACTIVE = [a for a in COURSE.assignments if a.notebooks]
 NBVAL_CELL_TIMEOUT_S, NBVAL_OUTPUT_TIMEOUT_S = 3600, 300
 
 
-def start_nbval(notebooks: list[Path], report: Path) -> subprocess.Popen:
-    """nbval on the notebooks in one pytest run (torch is imported once), with the kernel of this environment."""
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                             "--nbval-current-env", f"--notebook-report={report}",
-                             f"--nbval-cell-timeout={NBVAL_CELL_TIMEOUT_S}",
-                             f"--nbval-output-timeout={NBVAL_OUTPUT_TIMEOUT_S}", *map(str, notebooks)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_nbval(notebooks: list[Path], report: Path, log: Path) -> subprocess.Popen:
+    """nbval on the notebooks in one pytest run (torch is imported once), with the kernel of this environment; its
+    output goes to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                                 "--nbval-current-env", f"--notebook-report={report}",
+                                 f"--nbval-cell-timeout={NBVAL_CELL_TIMEOUT_S}",
+                                 f"--nbval-output-timeout={NBVAL_OUTPUT_TIMEOUT_S}", *map(str, notebooks)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +44,21 @@ def nbval_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     run in as many nbval processes at once as the machine has cores (each kernel uses one thread)."""
     folder = tmp_path_factory.mktemp("nbval")
     shares = max(1, min(len(ACTIVE), os.cpu_count() or 1))
-    runs = [(start_nbval([ROOT / a.notebooks[0] for a in ACTIVE[i::shares]], folder / f"report{i}.json"),
-             folder / f"report{i}.json") for i in range(shares)]
-    results, output = {}, ""
-    for run, report in runs:
-        output += run.communicate()[0][-8000:]
-        assert report.exists(), f"nbval did not run:\n{output}"
-        results |= {r["notebook"]: r for r in json.loads(report.read_text())}
+    runs = [start_nbval([ROOT / a.notebooks[0] for a in ACTIVE[i::shares]], folder / f"report{i}.json",
+                        folder / f"log{i}.txt") for i in range(shares)]
+    try:
+        for run in runs:
+            run.wait()
+    finally:
+        for run in runs:  # one that failed to start, or a test run interrupted: stop the others too
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    output = "".join((folder / f"log{i}.txt").read_text(errors="replace")[-8000:] for i in range(shares))
+    results = {}
+    for i in range(shares):
+        assert (folder / f"report{i}.json").exists(), f"nbval did not run:\n{output}"
+        results |= {r["notebook"]: r for r in json.loads((folder / f"report{i}.json").read_text())}
     missing = [a.id for a in ACTIVE if str(ROOT / a.notebooks[0]) not in results]
     assert not missing, f"nbval ran no kernel for {missing}:\n{output}"
     return results
