@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -206,9 +207,11 @@ def grading_in(pid: int) -> bool:
         return False
 
 
-def kill_a_grading_worker(address: str) -> tuple[int, list[Path], list[Path]]:
-    """SIGKILL, as the OOM killer would, a Dask worker process (not its nanny) in the middle of a submission;
-    return its pid, and the scratch folders and control groups it and its graders had at that moment."""
+def kill_a_grading_worker(address: str, kill: Callable[[int], None] = lambda pid: os.kill(pid, signal.SIGKILL)
+                          ) -> tuple[int, list[Path], list[Path]]:
+    """SIGKILL, as the OOM killer would, a Dask worker process (not its nanny) in the middle of a submission (or
+    call `kill` with its pid then); return its pid, and the scratch folders and control groups it and its graders
+    had at that moment."""
     from distributed import Client
 
     deadline = time.monotonic() + BATCH_GUARD_S
@@ -223,7 +226,7 @@ def kill_a_grading_worker(address: str) -> tuple[int, list[Path], list[Path]]:
                     folders = list(Path(tempfile.gettempdir()).glob(f"autograder-*-{pid}-*"))
                     groups = [g for g in Path("/sys/fs/cgroup").glob("*/autograder-worker-*")
                               if int(g.name.rsplit("-", 1)[1]) in below]
-                    os.kill(pid, signal.SIGKILL)
+                    kill(pid)
                     return pid, folders, groups
             time.sleep(0.2)
     raise AssertionError("no worker started grading")
@@ -307,6 +310,26 @@ def test_a_submission_whose_every_worker_dies_needs_regrade_and_the_batch_goes_o
     assert all(rows_of(root)[s]["score"] == "needs regrade" for s in lost)
     with open_gradebook(course) as gb:
         assert sorted(s.student.id for s in gb.find_assignment(AID).submissions) == sorted(set(students) - set(lost))
+
+
+def test_a_scheduler_lost_mid_batch_leaves_every_submission_graded_or_needing_regrade(tmp_path: Path) -> None:
+    root = scratch_course(tmp_path / "course")
+    course = load_course(root / "course.yml")
+    students = [f"s{i}" for i in range(6)]
+    for student in students:
+        hand_in(root, student, {NOTEBOOK: notebook(first_cell="import time; time.sleep(2)")})
+    with start_cluster(tmp_path / "cluster", workers=2) as cluster, ThreadPoolExecutor(1) as pool:
+        batch = pool.submit(grade_batch, course, course.assignment(AID), root / "submitted", progress=False,
+                            dask=cluster.address)
+        kill_a_grading_worker(cluster.address, kill=lambda pid: os.killpg(cluster.scheduler.pid, signal.SIGKILL))
+        results = {r.student: r for r in batch.result(timeout=BATCH_GUARD_S)}
+    assert sorted(results) == students, "one result per submission, even for those never sent"
+    lost = [s for s, r in results.items() if r.needs_regrade]
+    assert lost, "the scheduler died while a submission was being graded"
+    assert all(results[s].score == HONEST for s in set(students) - set(lost)), results
+    assert all("grading failed" in results[s].notes[0] for s in lost), {s: results[s].notes for s in lost}
+    rows = rows_of(root)
+    assert sorted(rows) == students and all(rows[s]["score"] == "needs regrade" for s in lost)
 
 
 # --- 3. clear errors ------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ STATUSES = {"graded", "modified", "unreadable", "wrong-notebook", NEEDS_REGRADE}
 def local_workers(address: str) -> int | None:
     """N for local:N, None for a scheduler's address; a malformed local address is refused before any work."""
     local = LOCAL.fullmatch(address)
-    if address.startswith("local:") and (local is None or int(local[1]) < 1):
+    if (address == "local" or address.startswith("local:")) and (local is None or int(local[1]) < 1):
         raise ValueError(f"--dask {address}: write local:N with N the number of worker processes, e.g. local:2")
     return int(local[1]) if local else None
 
@@ -125,13 +125,11 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
             def send_more() -> Iterator[SubmissionResult]:
                 """Send submissions until the window is full; yield those with nothing to grade, those that could
                 not be read or sent, and, once the scheduler is lost, every one still waiting."""
-                while not lost:
-                    try:
-                        if len(sent) >= IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values())):
-                            return
-                    except Exception as err:  # noqa: BLE001 - the scheduler is gone: nothing more can be sent
-                        lost.append(err)
-                        break
+                try:
+                    window = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))  # workers come and go
+                except Exception as err:  # noqa: BLE001 - the scheduler is gone: nothing more can be sent
+                    lost.append(err)
+                while not lost and len(sent) < window:
                     item = next(waiting, None)
                     if item is None:
                         return
@@ -155,7 +153,7 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
                         break
                     sent[future] = (student, source, prepared[0], note, stamp)
                     running.add(future)
-                for student, source, _ in waiting:  # the scheduler is lost: none of these was graded
+                for student, source, _ in waiting if lost else ():  # the scheduler is lost: none of these was graded
                     yield failed(course, assignment, source, student,
                                  RuntimeError(f"the Dask scheduler was lost: {lost[0]}"))
 
