@@ -13,6 +13,7 @@ from ..content import folder_of
 from ..course import Assignment, Course
 from ..student_files import SUPPORT
 
+KIT = ("autograder", "reference_impl")  # the installed packages whose code decides a grade
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", *SUPPORT}  # caches, and what configure writes beside notebooks
 
 
@@ -26,18 +27,20 @@ class Bundle:
 
 def kit_fingerprint() -> str:
     """A digest of the installed kit's .py files and of the torch and numpy it runs on: two machines with the same
-    one grade the same way."""
+    one grade the same way. The packages are found, not imported: the engine never imports the reference."""
+    import importlib.util
+
     import numpy
     import torch
 
-    import autograder
-    import reference_impl
-
     h = hashlib.sha256(f"torch {torch.__version__} numpy {numpy.__version__}\0".encode())
-    for package in (autograder, reference_impl):
-        root = Path(package.__file__).resolve().parent
+    for package in KIT:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"the kit's package {package} is not installed here")
+        root = Path(spec.submodule_search_locations[0]).resolve()
         for path in sorted(root.rglob("*.py")):
-            h.update(f"{package.__name__}/{path.relative_to(root)}\0".encode() + path.read_bytes() + b"\0")
+            h.update(f"{package}/{path.relative_to(root)}\0".encode() + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
