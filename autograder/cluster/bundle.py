@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..content import folder_of
 from ..course import Assignment, Course
+from ..sandbox.landlock import kit_folders
 from ..student_files import SUPPORT
 
-KIT = ("autograder", "reference_impl")  # the installed packages whose code decides a grade
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", *SUPPORT}  # caches, and what configure writes beside notebooks
 
 
@@ -27,20 +27,15 @@ class Bundle:
 
 def kit_fingerprint() -> str:
     """A digest of the installed kit's .py files and of the torch and numpy it runs on: two machines with the same
-    one grade the same way. The packages are found, not imported: the engine never imports the reference."""
-    import importlib.util
-
+    one grade the same way. The packages are found (landlock.kit_folders), not imported: the engine never imports
+    the reference."""
     import numpy
     import torch
 
     h = hashlib.sha256(f"torch {torch.__version__} numpy {numpy.__version__}\0".encode())
-    for package in KIT:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError(f"the kit's package {package} is not installed here")
-        root = Path(spec.submodule_search_locations[0]).resolve()
-        for path in sorted(root.rglob("*.py")):
-            h.update(f"{package}/{path.relative_to(root)}\0".encode() + path.read_bytes() + b"\0")
+    for folder in map(Path, kit_folders()):  # a package missing here changes the digest: the worker refuses
+        for path in sorted(folder.rglob("*.py")):
+            h.update(f"{folder.name}/{path.relative_to(folder)}\0".encode() + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -111,7 +111,8 @@ def grade_on_cluster(course: Course, assignment: Assignment, todo: list[tuple[st
     from distributed import as_completed
 
     from .bundle import make_bundle
-    from .worker_plugin import GradingPlugin, grade_job, sweep_leftovers
+    from ..workers.client import sweep_leftovers
+    from .worker_plugin import GradingPlugin, grade_job
 
     with connect(address) as client:
         devices, resources = devices_and_resources(course, client)

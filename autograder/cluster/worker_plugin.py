@@ -15,11 +15,10 @@ from distributed import WorkerPlugin, get_worker
 from ..commands.doctor import safe_on_a_cluster
 from ..course import Assignment, Course
 from ..results import SubmissionResult
-from ..sandbox.cgroups import sweep as sweep_groups
 from ..student_files import write_support_files
+from ..grading.intake import Read
 from ..workers.client import ForkServer
 from ..workers.scratch import scratch_folder
-from ..workers.scratch import sweep as sweep_scratch
 from .bundle import Bundle, kit_fingerprint, unpack
 
 
@@ -113,12 +112,6 @@ def site_of(plugin_name: str) -> Site:
     return plugin.ready()
 
 
-def sweep_leftovers() -> int:
-    """Run on every worker when a batch ends: the scratch folders and control groups of killed graders."""
-    sweep_groups()
-    return len(sweep_scratch())
-
-
 @dataclass(frozen=True)
 class Job:
     """One submission as it travels to a worker: its bytes (or why the client could not read them) and seeds."""
@@ -126,7 +119,7 @@ class Job:
     student: str
     source: str  # the source notebook, course-relative
     name: str  # the submitted file's name, for messages
-    read: tuple[bytes | None, str | None]
+    read: Read
     seeds: dict[str, int]
     devices: list[str]  # decided by the client for the whole batch: every worker grades the same way
 

@@ -48,6 +48,13 @@ class CallResult:
 WORKER_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
+def sweep_leftovers() -> int:
+    """Remove what graders killed on this machine left (their control groups and scratch folders); return how many
+    folders went. Every fork server's start does it, and a cluster's worker at the end of each batch."""
+    sweep_groups()
+    return len(sweep_scratch())
+
+
 class ForkServer:
     """A warm process that forks one worker per submission (see forkserver.py)."""
 
@@ -57,8 +64,7 @@ class ForkServer:
         fails to start falls back to none, and `self.bubblewrap` says which one runs. `hidden`: folders in the
         temp folder that bwrap shows empty (a cluster worker's copy of the course)."""
         self.hidden = hidden
-        sweep_groups()  # left by a grader that was killed
-        sweep_scratch()
+        sweep_leftovers()
         want = bubblewrap_available() if bubblewrap is None else bubblewrap
         self.start_timeout_s = start_timeout_s
         self.bubblewrap = want and self._start(start_timeout_s, True)
