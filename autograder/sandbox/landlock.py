@@ -143,4 +143,5 @@ def hide_filesystem(own_proc_mounted: bool = False) -> int:
     proc = ["/proc"] if own_proc_mounted else own_proc()
     from .namespaces import gpu_devices
 
-    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", *gpu_devices()], listable)
+    threads = own_proc()[0] + "/task"  # CUDA names its threads there (their comm): without it, CUDA cannot start
+    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", threads, *gpu_devices()], listable)
