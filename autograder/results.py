@@ -15,6 +15,9 @@ class PartResult:
     score: float | None  # None: left to manual grading
     max_score: float
     messages: list[str] = field(default_factory=list)
+    mistakes: dict[str, int] = field(default_factory=dict)  # known mistake (its key in checks.py) -> cases it explains
+    unexplained: list[str] = field(default_factory=list)  # what was wrong in the cases no known mistake explains
+    answer: str | None = None  # a multiple-choice part: the option chosen (as the student wrote it)
 
 
 @dataclass
@@ -25,6 +28,7 @@ class SubmissionResult:
     parts: list[PartResult]
     status: str = "graded"  # graded | modified | unreadable | wrong-notebook | missing | error
     notes: list[str] = field(default_factory=list)
+    troubles: list[str] = field(default_factory=list)  # what stopped the student's code: "timed out", "limit hit"
     late_multiplier: float = 1.0
     submitted_at: dt.datetime | None = None
     graded_file: Path | None = None  # the submitted file that was read (its name may differ from `notebook`)

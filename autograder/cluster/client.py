@@ -194,6 +194,17 @@ def cleanup(client: "distributed.Client", plugin: str, sweep: Callable[[], int])
         warnings.warn(f"the Dask workers could not be cleaned up after grading: {err}", stacklevel=2)
 
 
+TROUBLES = {"timed out", "limit hit"}
+
+
+def plain_details(result: SubmissionResult) -> bool:
+    """Whether what a worker says it found, besides the scores, is the plain data grading makes."""
+    return set(result.troubles) <= TROUBLES and all(
+        all(type(k) is str and type(n) is int for k, n in p.mistakes.items())
+        and all(type(m) is str for m in p.unexplained) and (p.answer is None or type(p.answer) is str)
+        for p in result.parts)
+
+
 def received(course: Course, assignment: Assignment, future: "distributed.Future",
              sent: tuple[str, Path, Path, str | None, SubmissionResult], parts: list[tuple[str, float]]
              ) -> SubmissionResult:
@@ -213,7 +224,7 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
     except (Exception, asyncio.CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
         return failed(course, assignment, source, student, err)
     if not isinstance(result, SubmissionResult) or result.status not in STATUSES or \
-            [(p.grade_id, p.max_score) for p in result.parts] != parts:
+            [(p.grade_id, p.max_score) for p in result.parts] != parts or not plain_details(result):
         return failed(course, assignment, source, student, ValueError("a Dask worker answered with something that "
                                                                       "is not this submission's grade"))
     result.student, result.assignment, result.notebook, result.graded_file = student, assignment.id, source.name, found

@@ -12,6 +12,7 @@ from .tolerances import close
 class Verdict:
     passed: bool
     message: str
+    mistakes: tuple[str, ...] = ()  # the known mistakes whose output the answer matches (their keys)
 
 
 def _telling(factor: float, n: int) -> bool:
@@ -35,10 +36,11 @@ def diagnose(outputs: list[torch.Tensor], expected: list[torch.Tensor], variants
             return Verdict(False, f"{name} has dtype {got.dtype}, expected {want.dtype}")
     if all(close(g, w, op) for g, w in zip(outputs, expected)):
         return Verdict(True, "correct")
-    named = [messages[key] for key, variant in variants.items()
-             if len(variant) == len(outputs) and all(close(g, v, op) for g, v in zip(outputs, variant))]
+    keys = tuple(key for key, variant in variants.items()
+                 if len(variant) == len(outputs) and all(close(g, v, op) for g, v in zip(outputs, variant)))
+    named = [messages[key] for key in keys]
     if named:  # on some inputs two mistakes give the same output: name each
-        return Verdict(False, named[0] if len(named) == 1 else "one of these mistakes: " + "; or ".join(named))
+        return Verdict(False, named[0] if len(named) == 1 else "one of these mistakes: " + "; or ".join(named), keys)
     for got, want, name in zip(outputs, expected, output_names):
         if got.shape != want.shape:
             return Verdict(False, f"{name} has the wrong shape: got {tuple(got.shape)}, expected {tuple(want.shape)}")

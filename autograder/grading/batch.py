@@ -21,6 +21,7 @@ from ..notebook import graded_cells, read_notebook
 from ..records.feedback import write_feedback
 from ..records.gradebook import Recorder, open_gradebook
 from ..records.grades_csv import write_csv
+from ..records.stored_results import write_result
 from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 from ..student_files import write_support_files
 from ..text import is_plain_name, shown
@@ -159,7 +160,9 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
 
 def keep(course: Course, recorder: Recorder, result: SubmissionResult) -> None:
     """Record one result in the gradebook, write its feedback and the copy formgrader shows. A submission that
-    needs regrading records nothing: whatever the gradebook held for it stays, and no zero is written."""
+    needs regrading records no score: whatever the gradebook held for it stays, and no zero is written; only the
+    stored result says that it needs regrading."""
+    write_result(course.root, result)  # what this grading found, for the class report (a regrade's too)
     if result.needs_regrade:
         return
     recorder.record(result)

@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +21,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from ..coursekit.diagnose import diagnose
+from ..coursekit.diagnose import Verdict, diagnose
 from ..coursekit.fixtures import CaseData, write_fixture
 from ..notebook import HIDDEN, GradedCell, answer_key
 from ..results import PartResult
+from ..text import shown
 
 if TYPE_CHECKING:
     from ..workers.client import Worker
 
 FIXTURE_SEED = 20240601  # visible cases are the same for every student
+UNEXPLAINED_KEPT = 3  # wrong cases no known mistake explains, kept per part for the class report
 
 
 @functools.lru_cache(maxsize=64)
@@ -189,35 +192,44 @@ class PartCheck:
         g = torch.Generator().manual_seed(FIXTURE_SEED)
         write_fixture(folder, self.id, self.meta(), [self.evaluate(c) for c in self.cases(g, False)])
 
-    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> str | None:
-        """None when the student's answer on this case is right; otherwise what is wrong."""
-        from ..workers.client import WorkerFailure
-
-        try:
-            result = worker.call(self.target, self.kind, data.tensors, {**data.spec, "device": device},
-                                 case.call.standins_source())
-        except WorkerFailure as err:
-            return str(err)
+    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> Verdict:
+        """Whether the student's answer on this case is right; if not, what is wrong and which known mistakes
+        explain it. A worker that stopped raises WorkerFailure."""
+        result = worker.call(self.target, self.kind, data.tensors, {**data.spec, "device": device},
+                             case.call.standins_source())
         if result.error is not None:
-            return result.error
-        verdict = diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs)
-        return None if verdict.passed else verdict.message
+            return Verdict(False, result.error)
+        return diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs)
 
     def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
-        """Partial credit: the fraction of hidden cases answered right (on every grading device)."""
+        """Partial credit: the fraction of hidden cases answered right (on every grading device). What no known
+        mistake explains is kept for the class report, unless the notebook's process stopped (timed out, died):
+        that is no answer, and the report counts it apart."""
+        from ..workers.client import WorkerFailure
+
         cases = self.cases(torch.Generator().manual_seed(grader.seed(cell.grade_id)), True)
-        passed, messages = 0, []
+        passed, messages, mistakes, unexplained = 0, [], Counter[str](), []
         for case in cases:
             data = self.evaluate(case)
-            problems = {d: self.run_case(grader.worker, case, data, d) for d in grader.devices}
-            wrong = {d: p for d, p in problems.items() if p is not None}
+            wrong, stopped = {}, False
+            for device in grader.devices:
+                try:
+                    verdict = self.run_case(grader.worker, case, data, device)
+                except WorkerFailure as err:
+                    verdict, stopped = Verdict(False, str(err)), True
+                if not verdict.passed:
+                    wrong[device] = verdict
             if not wrong:
                 passed += 1
-            else:
-                device, problem = next(iter(wrong.items()))
-                gpu_only = device == "cuda" and len(wrong) < len(grader.devices)
-                messages.append(f"{case.label}: {problem}" + (" (on the GPU)" if gpu_only else ""))
-        return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages)
+                continue
+            device, verdict = next(iter(wrong.items()))
+            gpu_only = device == "cuda" and len(wrong) < len(grader.devices)
+            messages.append(f"{case.label}: {verdict.message}" + (" (on the GPU)" if gpu_only else ""))
+            mistakes.update(verdict.mistakes)
+            if not verdict.mistakes and not stopped and len(unexplained) < UNEXPLAINED_KEPT:
+                unexplained.append(messages[-1])
+        return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages,
+                          dict(sorted(mistakes.items())), unexplained)
 
 
 @dataclass
@@ -250,7 +262,7 @@ class ChoiceCheck:
             return PartResult(self.id, 0.0, cell.points, [f"no answer: {error}"])
         right = value == answer_key(cell)
         return PartResult(self.id, cell.points if right else 0.0, cell.points,
-                          [] if right else [f"{value!r} is not the right answer"])
+                          [] if right else [f"{value!r} is not the right answer"], answer=shown(str(value), 80))
 
 
 @dataclass

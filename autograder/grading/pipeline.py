@@ -172,6 +172,7 @@ def grade_notebook(course: Course, assignment: Assignment, source: Path, submiss
             for step in steps:
                 if not step(g):
                     break
+        g.result.troubles = sorted(g.worker.troubles) if g.worker is not None else []
         faults = g.worker.machine_faults if g.worker is not None else []
         if not faults:
             return g.result

@@ -164,6 +164,7 @@ class Worker:
         self.own_user = False  # a uid of its own
         self.machine_faults: list[str] = []  # deaths the machine caused, on evidence (see _exchange): never a grade
         self.generation = 0  # the fork server's generation when this worker was forked
+        self.troubles: set[str] = set()  # what stopped the student's code, for the class report: timed out, limit hit
 
     def _start(self) -> None:
         self.log = tempfile.TemporaryFile()
@@ -198,7 +199,7 @@ class Worker:
             self.stop()
             self.broken = "running the notebook's code failed: the notebook's process answered something malformed"
             raise WorkerFailure(self.broken)
-        self.cell_errors = [{"cell": e["cell"], "error": explain(shown(e.get("error")), self.limits)} for e in errors[:100]]
+        self.cell_errors = [{"cell": e["cell"], "error": self._explain(e.get("error"))} for e in errors[:100]]
         self.disk_capped = bool(header.get("disk_capped"))
         self.seccomp = bool(header.get("seccomp"))
         self.own_pids, self.own_system = bool(header.get("own_pids")), bool(header.get("own_system"))
@@ -214,12 +215,14 @@ class Worker:
             return receive(self.read_fd, MAX_OUTPUT, deadline)
         except WireTimeout:
             self.stop()
+            self.troubles.add("timed out")
             raise WorkerFailure(f"timed out after {timeout:g} s") from None
         except (PipeClosed, BrokenPipeError):  # it died, or closed its end: ask how it ended before killing it
             how = self._ending()
             server_died = how is None and self.server is not None and self.server.died_since(self.generation)
             self.stop()
             if self.out_of_memory:
+                self.troubles.add("limit hit")
                 raise WorkerFailure(f"ran out of memory: the limit is {self.limits['memory_mb']} MB, counting "
                                     "shared memory and files too") from None
             fault = ("was killed by the kernel's OOM killer when the machine ran out of memory (under its own "
@@ -259,6 +262,14 @@ class Worker:
             return "it was killed by SIGKILL (a limit its own code set, or its own code)"
         return f"it was killed by {name}"
 
+    def _explain(self, error: object) -> str:
+        """An error of the student's code as shown: a limit's in plain words (and noted as a limit hit)."""
+        text = shown(error)
+        explained = explain(text, self.limits)
+        if explained != text:
+            self.troubles.add("limit hit")
+        return explained
+
     def memory_cap_mb(self) -> int:
         """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack
         for what the warm process's pages cost once written."""
@@ -282,7 +293,7 @@ class Worker:
             request["standins"] = standins
         header, out = self._exchange(request, tensors)
         if header.get("ok") is not True:
-            return CallResult(None, explain(shown(header.get("error")), self.limits))
+            return CallResult(None, self._explain(header.get("error")))
         n = header.get("n")
         if type(n) is not int or n != len(out) or set(out) != {f"out.{i}" for i in range(n)}:
             raise WorkerFailure("the answer did not contain the expected tensors")
