@@ -143,5 +143,7 @@ def hide_filesystem(own_proc_mounted: bool = False) -> int:
     proc = ["/proc"] if own_proc_mounted else own_proc()
     from .namespaces import gpu_devices
 
-    threads = own_proc()[0] + "/task"  # CUDA names its threads there (their comm): without it, CUDA cannot start
+    # CUDA names its threads in /proc/<pid>/task/<tid>/comm: without it CUDA cannot start. A worker's own /proc shows
+    # only its own processes, so the stand-in processes it forks may use CUDA too; otherwise only the worker itself.
+    threads = "/proc" if own_proc_mounted else own_proc()[0] + "/task"
     return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", threads, *gpu_devices()], listable)

@@ -2,15 +2,18 @@
 
 It executes the notebook's code cells with IPython, then serves requests on its pipes: call a graded
 function or class on tensors, or read a plain answer variable. Scores are never decided here.
-Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a fork of
-this process that serves that part's cases and exits afterwards: the stand-ins (sent as source with the
-request, never imported here) are never seen by code that grades the parts they stand in for.
+Calls that grade a part with trusted stand-ins for the student's earlier parts are answered by a process that
+serves that part's cases and exits afterwards: the stand-ins (sent as source with the request, never imported
+here) are never seen by code that grades the parts they stand in for. On a machine with a GPU those processes
+are forked from a copy of this one that never started CUDA (StandinParent), so that they can use it.
 Usage (started by the grader): python -m autograder.workers.server READ_FD WRITE_FD REPORT_FD GRADER_PID
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -28,6 +31,7 @@ ERROR_CHARS = 4000  # a message is one line or a few; a student's megabyte of te
 
 MAX_INPUT = 256 << 20
 MAX_OUTPUT = 64 << 20
+MAX_STANDINS = 1 << 20  # a part's stand-ins, as source
 
 
 def die_with_parent(parent: int) -> None:
@@ -74,38 +78,101 @@ def answer(namespace: dict[str, Any], header: dict[str, Any], tensors: dict[str,
     write_frame(write_fd, data)
 
 
+def serve_part(shell: Any, standins_source: str, substitute: dict[str, str], child_reads: int, child_writes: int) -> None:
+    """The body of a stand-in process: install the stand-ins, then answer the part's cases until the pipe closes."""
+    try:
+        standins: dict[str, Any] = {}
+        exec(standins_source, standins)
+        del standins_source  # dropped before any student code runs
+        shell.user_ns.update({name: standins[key] for name, key in substitute.items()})
+        while True:
+            request, tensors = receive(child_reads, MAX_INPUT)
+            request.pop("standins", None)
+            answer(shell.user_ns, request, tensors, child_writes)
+    finally:  # the pipe closed (WireError): this part is done
+        os._exit(0)
+
+
+class StandinParent:
+    """On a machine with a GPU, the parent of the stand-in processes: a fork of the worker made after the
+    notebook's cells ran (with CUDA reported unavailable, see serve) and before the worker grades anything on the
+    GPU, as a fork of a process that started CUDA cannot use it. The worker sends it each part's stand-ins with the
+    two pipe ends that part's process answers on."""
+
+    def __init__(self, shell: Any, grader_fds: tuple[int, ...]) -> None:
+        """`grader_fds`: the worker's pipes to the grader, closed here: only the worker answers the grader, and
+        the grader sees the pipe close as soon as the worker ends."""
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self.sock.close()
+            for fd in grader_fds:
+                os.close(fd)
+            try:
+                self._serve(shell, theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+
+    @staticmethod
+    def _serve(shell: Any, sock: socket.socket) -> None:
+        while True:
+            message, fds, _, _ = socket.recv_fds(sock, MAX_STANDINS, 2)
+            while True:  # reap the parts that finished
+                try:
+                    if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                        break
+                except ChildProcessError:
+                    break
+            if not message or len(fds) != 2:
+                return  # the worker ended
+            request = json.loads(message)
+            del message
+            try:
+                pid = os.fork()
+            except OSError:  # the notebook's own processes used up the limit: the worker reads a closed pipe
+                pid = -1
+            if pid == 0:
+                sock.close()
+                serve_part(shell, request.pop("standins"), request.pop("substitute"), *fds)
+            del request
+            for fd in fds:
+                os.close(fd)
+
+    def start(self, header: dict[str, Any], child_reads: int, child_writes: int) -> None:
+        message = json.dumps({"standins": header["standins"], "substitute": header["spec"]["substitute"]}).encode()
+        socket.send_fds(self.sock, [message], [child_reads, child_writes])
+
+
 class StandinProcess:
-    """A fork of the worker that installed the stand-ins of one part, then answers that part's cases until
-    the worker closes its pipe. Its replies are read and checked by the worker before they go on."""
+    """A process that installed the stand-ins of one part, then answers that part's cases until the worker
+    closes its pipe: forked from the StandinParent where there is one, else from the worker. Its replies are
+    read and checked by the worker before they go on."""
 
     @staticmethod
     def part(header: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         """What a stand-in process serves: one target with one set of stand-ins."""
         return header["target"], sorted(header["spec"]["substitute"].items())
 
-    def __init__(self, shell: Any, header: dict[str, Any]) -> None:
+    def __init__(self, shell: Any, header: dict[str, Any], parent: StandinParent | None) -> None:
         self.key = self.part(header)
         child_reads, self.to_child = os.pipe()
         self.from_child, child_writes = os.pipe()
+        self.pid = 0
         try:
-            self.pid = os.fork()
-        except OSError:  # the notebook's own processes used up the worker's limit
+            if parent is not None:
+                parent.start(header, child_reads, child_writes)
+            else:
+                self.pid = os.fork()
+        except OSError:  # the notebook's own processes used up the worker's limit, or the parent is gone
             for fd in (child_reads, self.to_child, self.from_child, child_writes):
                 os.close(fd)
             raise
-        if self.pid == 0:
+        if parent is None and self.pid == 0:
             os.close(self.to_child), os.close(self.from_child)
-            try:
-                standins: dict[str, Any] = {}
-                exec(header.pop("standins"), standins)  # the source is dropped before any student code runs
-                shell.user_ns.update({name: standins[key] for name, key in header["spec"]["substitute"].items()})
-                while True:
-                    request, tensors = receive(child_reads, MAX_INPUT)
-                    request.pop("standins", None)
-                    answer(shell.user_ns, request, tensors, child_writes)
-            finally:  # the pipe closed (WireError): this part is done
-                os._exit(0)
+            serve_part(shell, header.pop("standins"), header["spec"]["substitute"], child_reads, child_writes)
         os.close(child_reads), os.close(child_writes)
+        header.pop("standins", None)
 
     def ask(self, header: dict[str, Any], tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         send(self.to_child, header, tensors)
@@ -113,17 +180,38 @@ class StandinProcess:
 
     def close(self) -> None:
         os.close(self.to_child), os.close(self.from_child)
-        os.waitpid(self.pid, 0)
+        if self.pid:  # a StandinParent's children are its own to reap
+            os.waitpid(self.pid, 0)
+
+
+def run_cells_before_cuda(shell: Any, cells: list[str], grader_fds: tuple[int, ...]
+                          ) -> tuple[list[dict[str, Any]], StandinParent | None]:
+    """On a machine with a GPU: the cells run as on one without (torch.cuda.is_available() is False meanwhile, so
+    a notebook's `device = "cuda" if ... else "cpu"` starts nothing), then the stand-ins' parent is forked while
+    CUDA is still unstarted; a notebook that starts CUDA anyway gets none, and its stand-in cases fail on the GPU."""
+    import torch
+
+    available, torch.cuda.is_available = torch.cuda.is_available, lambda: False
+    try:
+        errors = run_cells(shell, cells)
+    finally:
+        torch.cuda.is_available = available
+    if torch.cuda.is_initialized():
+        return errors, None
+    try:
+        return errors, StandinParent(shell, grader_fds)
+    except OSError:  # the notebook's own processes used up the limit: stand-ins are forked from the worker
+        return errors, None
 
 
 def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[str, Any], tensors: dict[str, Any],
-                       write_fd: int) -> StandinProcess | None:
+                       write_fd: int, parent: StandinParent | None) -> StandinProcess | None:
     """Answer through the stand-in process of this part (started on its first case); return the one still alive."""
     if current is not None and current.key != StandinProcess.part(header):
         current.close()
         current = None
     try:
-        current = current or StandinProcess(shell, header)
+        current = current or StandinProcess(shell, header, parent)
     except OSError as err:
         send(write_fd, {"ok": False, "error": f"cannot start the process that grades this part: {err}"})
         return None
@@ -159,7 +247,12 @@ def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
     own_user = stranger.become(uid)
     landlock = hide_filesystem(own_system)
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
-    send(write_fd, {"ok": True, "errors": run_cells(shell, header["cells"]), "landlock": landlock, "offline": offline,
+    parent: StandinParent | None = None
+    if gpu_devices():
+        errors, parent = run_cells_before_cuda(shell, header["cells"], (read_fd, write_fd))
+    else:
+        errors = run_cells(shell, header["cells"])
+    send(write_fd, {"ok": True, "errors": errors, "landlock": landlock, "offline": offline,
                     "disk_capped": disk_capped, "seccomp": seccomp, "own_pids": own_pids, "own_system": own_system,
                     "own_user": own_user})
     standin: StandinProcess | None = None
@@ -179,7 +272,7 @@ def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
             send(write_fd, {"ok": plain, "value": value if plain else None,
                             "error": None if plain else f"{header['target']} is a {type(value).__name__}"})
         elif header["spec"].get("substitute"):
-            standin = call_with_standins(shell, standin, header, tensors, write_fd)
+            standin = call_with_standins(shell, standin, header, tensors, write_fd, parent)
         else:
             answer(shell.user_ns, header, tensors, write_fd)
 
