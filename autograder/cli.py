@@ -13,7 +13,7 @@ from .course import CourseError, load_course
 from .nbgrader_run import ConfigError
 
 VERBS = ("outline", "demo", "configure", "validate", "release", "check", "grade", "doctor", "export",
-         "publish", "student-env")
+         "publish", "student-env", "report", "similarity")
 
 
 def main(argv: list[str] | None = None) -> int:
