@@ -73,3 +73,28 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
 
     with start(tmp_path_factory.mktemp("dask")) as cluster:
         yield cluster
+
+
+# The generated class of the report tests: honest students in their own styles, planted mistakes (most common
+# first), three planted copies, two late submissions; graded once per session.
+PLANTED_MISTAKES = {"no scaling": 5, "softmax over the wrong axis": 3, "causal mask without the diagonal": 2,
+                    "wrong answer: why scale": 4}
+LATE = {"s002": "2027-02-02T10:00:00+00:00", "s004": "2027-02-09T10:00:00+00:00"}  # a2 is due 2027-02-01 23:59 UTC
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory: pytest.TempPathFactory):
+    """(course folder, GeneratedClass): a scratch course whose a2-attention was graded for a generated class."""
+    from autograder.course import copy_course, load_course
+    from autograder.grading.batch import grade_batch
+    from generated_class import generate_class
+
+    root = tmp_path_factory.mktemp("class-course")
+    copy_course(Path(__file__).resolve().parents[1], root)
+    course = load_course(root / "course.yml")
+    assignment = course.assignment("a2-attention")
+    made = generate_class(root / "submitted", assignment, n_honest=14, mistake_counts=PLANTED_MISTAKES)
+    for student, when in LATE.items():
+        (root / "submitted" / student / assignment.id / "timestamp.txt").write_text(when)
+    grade_batch(course, assignment, root / "submitted", jobs=2, progress=False)
+    return root, made

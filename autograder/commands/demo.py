@@ -14,6 +14,7 @@ from ..course import Assignment, Course, copy_course, load_course
 from .configure import configure
 from .grade import summary
 from .outline import render_outline
+from .report import report
 from .release import release
 from .validate import validate
 
@@ -92,6 +93,8 @@ def run_demo(course: Course) -> int:
                    and p.score < p.max_score] if ben else []
         if failing:
             print(f"   ben's feedback says: {failing[0]}")
+        print(f"5. report: {report(demo, assignment, top=5).relative_to(course.root)} (what the class got wrong, "
+              "similar pairs)")
     print(f"\ngrades:    {(work / 'grades.csv').relative_to(course.root)}")
     print(f"feedback:  {(work / 'feedback').relative_to(course.root)}/<student>/<assignment>/<notebook>.html")
     print(f"gradebook: {demo.db_url} (free-text answers: `jupyter lab` in demo-out/, then Nbgrader > Formgrader)")
