@@ -148,12 +148,20 @@ SYSCALL_PROBE = '''import ctypes, errno, os
 libc = ctypes.CDLL(None, use_errno=True)
 calls = {"ptrace": lambda: libc.ptrace(16, os.getppid(), 0, 0), "unshare": lambda: libc.unshare(0x40000000),
          "mount": lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None), "bpf": lambda: libc.syscall(321, 0, 0, 0),
-         "x32 ptrace": lambda: libc.syscall(0x40000000 + 521, 16, os.getppid(), 0, 0)}
+         "x32 ptrace": lambda: libc.syscall(0x40000000 + 521, 16, os.getppid(), 0, 0),
+         "clone newuser": lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0) or os._exit(0),
+         "clone newnet": lambda: libc.syscall(56, 0x40000000 | 17, 0, 0, 0, 0) or os._exit(0)}
 refused = " ".join(sorted(name for name, call in calls.items() if call() != 0 and ctypes.get_errno() == errno.EPERM))
+clone3 = libc.syscall(435, 0, 0) == -1 and ctypes.get_errno() == errno.ENOSYS
 pid = os.fork()
 if pid == 0:
     os._exit(7)
-status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])'''
+status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+import threading
+seen = []
+thread = threading.Thread(target=seen.append, args=(1,))
+thread.start(); thread.join()
+threads_ok = seen == [1]'''
 
 
 def test_dangerous_system_calls_are_refused_and_ordinary_ones_work(server: ForkServer, tmp_path: Path) -> None:
@@ -164,5 +172,7 @@ def test_dangerous_system_calls_are_refused_and_ordinary_ones_work(server: ForkS
     with Worker([SYSCALL_PROBE], 10, str(tmp_path), server=server) as w:
         w.ensure()
         assert w.seccomp and not w.cell_errors, w.cell_errors
-        assert w.get("refused") == ("bpf mount ptrace unshare x32 ptrace", None)
+        assert w.get("refused") == ("bpf clone newnet clone newuser mount ptrace unshare x32 ptrace", None)
+        assert w.get("clone3") == (True, None), "clone3, whose flags seccomp cannot read, says it does not exist"
         assert w.get("status") == (7, None), "fork and wait still work"
+        assert w.get("threads_ok") == (True, None), "threads still start (the C library falls back to clone)"

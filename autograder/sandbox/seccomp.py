@@ -1,7 +1,7 @@
 """A seccomp filter for workers: system calls that student code has no use for fail with EPERM.
 
 Applied last, after the worker has set up its namespaces, disk cap and Landlock, so that it cannot undo
-them: no new mounts or namespaces, no tracing or reading other processes' memory, no kernel modules,
+them: no new mounts or namespaces (not by clone either), no tracing or reading other processes' memory, no kernel modules,
 keys, BPF programs or performance counters. Everything else is allowed. x86-64 and arm64.
 """
 from __future__ import annotations
@@ -24,20 +24,32 @@ DENIED = {
 ARCHES = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1), "arm64": (0xC00000B7, 1)}
 
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-RET_ALLOW, RET_ERRNO, EPERM = 0x7FFF0000, 0x00050000, 1
-LD_W_ABS, JEQ_K, JGE_K, RET_K = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+RET_ALLOW, RET_ERRNO, EPERM, ENOSYS = 0x7FFF0000, 0x00050000, 1, 38
+LD_W_ABS, JEQ_K, JGE_K, JSET_K, RET_K = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, |JGE|K, |JSET|K, BPF_RET|K
+CLONE = (56, 220)  # x86-64, arm64
+CLONE3 = 435  # the same on both
+NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 X32_BIT = 0x40000000
 
 
-def _program(audit_arch: int, numbers: list[int]) -> list[tuple[int, int, int, int]]:
+def _program(audit_arch: int, numbers: list[int], clone: int) -> list[tuple[int, int, int, int]]:
     """(code, jt, jf, k) instructions: other architectures' calls are refused, and on x86-64 the x32 ones
-    (numbers from 0x40000000), which would otherwise slip past the list; listed calls get EPERM."""
+    (numbers from 0x40000000), which would otherwise slip past the list; listed calls get EPERM. clone with any
+    namespace flag gets EPERM too (unshare's way in by another door), and clone3, whose flags seccomp cannot read,
+    gets ENOSYS, so that the C library falls back to clone for threads and processes."""
     deny = RET_ERRNO | EPERM
     prog = [(LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
             (JEQ_K, 1, 0, audit_arch),
             (RET_K, 0, 0, deny),
             (LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
-            (JGE_K, len(numbers) + 1, 0, X32_BIT if audit_arch == ARCHES["x86_64"][0] else 0xFFFFFFFF)]
+            (JGE_K, len(numbers) + 8, 0, X32_BIT if audit_arch == ARCHES["x86_64"][0] else 0xFFFFFFFF),
+            (JEQ_K, 0, 1, CLONE3),
+            (RET_K, 0, 0, RET_ERRNO | ENOSYS),
+            (JEQ_K, 0, 4, clone),
+            (LD_W_ABS, 0, 0, 16),  # the low half of seccomp_data.args[0]: clone's flags
+            (JSET_K, 0, 1, NAMESPACE_FLAGS),
+            (RET_K, 0, 0, deny),
+            (RET_K, 0, 0, RET_ALLOW)]
     for i, nr in enumerate(numbers):
         prog.append((JEQ_K, len(numbers) - i, 0, nr))  # on a match jump to the final deny
     return prog + [(RET_K, 0, 0, RET_ALLOW), (RET_K, 0, 0, deny)]
@@ -53,7 +65,7 @@ def deny_dangerous_calls() -> bool:
     if not available():
         return False
     audit_arch, column = ARCHES[platform.machine()]
-    prog = _program(audit_arch, sorted({nrs[column] for nrs in DENIED.values()}))
+    prog = _program(audit_arch, sorted({nrs[column] for nrs in DENIED.values()}), CLONE[column])
     raw = b"".join(struct.pack("HBBI", *ins) for ins in prog)
     buffer = ctypes.create_string_buffer(raw)
 
