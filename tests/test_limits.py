@@ -116,3 +116,4 @@ def test_memory_in_memfds_counts_against_the_limit(server: ForkServer, tmp_path:
     with pytest.raises(WorkerFailure, match="ran out of memory: the limit is 512 MB"):
         w.ensure()
     assert w.memory_group is None and w.pid is None, "the worker and its groups are gone"
+    assert w.troubles == {"limit hit"}, "the class report counts it"

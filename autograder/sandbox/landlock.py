@@ -48,9 +48,11 @@ def _handled_fs(abi: int) -> int:
     return mask
 
 
-def restrict(readable: list[str], writable: list[str], listable: list[str] | None = None) -> int:
+def restrict(readable: list[str], writable: list[str], listable: list[str] | None = None,
+             rewritable: list[str] | None = None) -> int:
     """Apply the ruleset to this process and its future children; return the ABI used (0: not applied).
-    `listable` folders (and everything beneath them) may be listed, but their files not read."""
+    `listable` folders (and everything beneath them) may be listed, but their files not read; in `rewritable` ones
+    existing files may be read and written, nothing created or removed."""
     abi = abi_version()
     if abi == 0:
         return 0
@@ -62,7 +64,8 @@ def restrict(readable: list[str], writable: list[str], listable: list[str] | Non
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for paths, access in ((listable or [], READ_DIR), (readable, READ), (writable, fs)):
+        for paths, access in ((listable or [], READ_DIR), (readable, READ), (rewritable or [], READ | WRITE_FILE | TRUNCATE),
+                              (writable, fs)):
             for path in paths:
                 try:
                     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -143,7 +146,7 @@ def hide_filesystem(own_proc_mounted: bool = False) -> int:
     proc = ["/proc"] if own_proc_mounted else own_proc()
     from .namespaces import gpu_devices
 
-    # CUDA names its threads in /proc/<pid>/task/<tid>/comm: without it CUDA cannot start. A worker's own /proc shows
-    # only its own processes, so the stand-in processes it forks may use CUDA too; otherwise only the worker itself.
-    threads = "/proc" if own_proc_mounted else own_proc()[0] + "/task"
-    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", threads, *gpu_devices()], listable)
+    # On a GPU machine: CUDA names its threads in /proc/<pid>/task/<tid>/comm, and cannot start where it may not. A
+    # worker's own /proc shows only its own processes, so there its stand-in processes may write theirs too.
+    threads = [] if not gpu_devices() else ["/proc"] if own_proc_mounted else [own_proc()[0] + "/task"]
+    return restrict(SYSTEM + proc + readable, [os.getcwd(), "/dev/null", *gpu_devices()], listable, threads)

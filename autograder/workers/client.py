@@ -231,6 +231,8 @@ class Worker:
             if fault is not None:
                 self.machine_faults.append(fault)
                 raise WorkerFailure(f"the notebook's process {fault}") from None
+            if how is not None and ("SIGXCPU" in how or "SIGXFSZ" in how):  # the CPU-time or file-size limit
+                self.troubles.add("limit hit")
             raise WorkerFailure(f"the notebook's process stopped: {how or 'it ended without saying how'}") from None
         except (WireError, OSError, ValueError) as err:
             self.stop()
@@ -263,12 +265,9 @@ class Worker:
         return f"it was killed by {name}"
 
     def _explain(self, error: object) -> str:
-        """An error of the student's code as shown: a limit's in plain words (and noted as a limit hit)."""
-        text = shown(error)
-        explained = explain(text, self.limits)
-        if explained != text:
-            self.troubles.add("limit hit")
-        return explained
+        """An error of the student's code as shown, a limit's in plain words. Not noted as a limit hit: the text
+        is the student's code's to write (only what the grader saw itself counts, see _exchange)."""
+        return explain(shown(error), self.limits)
 
     def memory_cap_mb(self) -> int:
         """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack

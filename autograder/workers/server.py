@@ -140,6 +140,7 @@ class StandinParent:
                 os.close(fd)
 
     def start(self, header: dict[str, Any], child_reads: int, child_writes: int) -> None:
+        """Have a process forked that installs this part's stand-ins and answers on the two pipe ends given."""
         message = json.dumps({"standins": header["standins"], "substitute": header["spec"]["substitute"]}).encode()
         socket.send_fds(self.sock, [message], [child_reads, child_writes])
 
@@ -248,7 +249,7 @@ def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
     landlock = hide_filesystem(own_system)
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
     parent: StandinParent | None = None
-    if gpu_devices():
+    if gpu_devices() and own_system:  # without a /proc of its own, a stand-in process may not start CUDA anyway
         errors, parent = run_cells_before_cuda(shell, header["cells"], (read_fd, write_fd))
     else:
         errors = run_cells(shell, header["cells"])
