@@ -16,8 +16,9 @@ class PartResult:
     max_score: float
     messages: list[str] = field(default_factory=list)
     mistakes: dict[str, int] = field(default_factory=dict)  # known mistake (its key in checks.py) -> cases it explains
-    unexplained: list[str] = field(default_factory=list)  # what was wrong in the cases no known mistake explains
-    answer: str | None = None  # a multiple-choice part: the option chosen (as the student wrote it)
+    unexplained: list[str] = field(default_factory=list)  # wrong outputs no known mistake explains (a few cases)
+    raised: int = 0  # cases where the student's code raised an error instead of answering (a stub left: all of them)
+    answer: str | None = None  # a multiple-choice part: the option chosen (an option exactly, anything else shortened)
 
 
 @dataclass

@@ -18,3 +18,9 @@ def is_plain_name(name: str) -> bool:
     """A file or folder name that can be shown and stored as it is: valid UTF-8 (no lone surrogates), printable
     on one line, not too long."""
     return 0 < len(name) <= 200 and name.isprintable()
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula (=, +, -, @, tab, CR) gets a ' first;
+    numbers stay numbers."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

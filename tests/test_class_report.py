@@ -102,6 +102,64 @@ def test_a_damaged_stored_result_costs_its_row_only_and_is_named(graded_class, t
     assert data["submissions"] == len(made.students) - 1
     assert any(str(damaged) in n and "not a stored result" in n for n in data["notes"]), data["notes"]
     assert str(damaged) in (copy / "reports/a2-attention/report.html").read_text()
+    assert data["statuses"] == {"graded": len(made.students) - 1, "result unreadable": 1}, "not counted as absent"
+
+
+def test_a_regrade_a_missing_notebook_and_an_old_notebook_count_as_what_they_are(graded_class, tmp_path: Path) -> None:
+    """Only the status of a result that needs regrading counts; a notebook the assignment no longer lists is left
+    out with a note; a student the gradebook knows without any result has no submission."""
+    from autograder.course import copy_course, load_course
+    from autograder.records.gradebook import open_gradebook
+    from autograder.records.stored_results import read_results, write_result
+
+    root, made = graded_class
+    copy = tmp_path / "course"
+    copy_course(root, copy)
+    for folder in ("results", "autograded"):
+        shutil.copytree(root / folder, copy / folder)
+    shutil.copyfile(root / "gradebook.db", copy / "gradebook.db")
+    results = {r.student: r for r in read_results(copy, "a2-attention")[0]}
+    planted = made.mistakes["no scaling"][0]
+    regrade = results[planted]
+    regrade.status = "error"
+    write_result(copy, regrade)
+    old = results[made.honest[0]]
+    old.notebook = "attention-v0.ipynb"
+    write_result(copy, old)
+    with open_gradebook(load_course(copy / "course.yml")) as gb:
+        gb.add_student("zoe")
+    run = autograder(copy, "report", "a2-attention", "--top", "25")
+    assert run.returncode == 0, run.stderr
+    data = json.loads((copy / "reports/a2-attention/report.json").read_text())
+    assert data["statuses"] == {"graded": len(made.students) - 1, "needs regrade": 1, "no submission": 1}
+    sdpa = {m["key"]: m["students"] for m in {p["grade_id"]: p for p in data["parts"]}["scaled-dot-product-attention"]["mistakes"]}
+    assert sdpa["no_scaling"] == PLANTED_MISTAKES["no scaling"] - 1, "the regrade's findings are not counted"
+    assert any("attention-v0.ipynb" in n and "no longer lists" in n for n in data["notes"]), data["notes"]
+    assert len(data["similar_pairs"]) == 25, "--top above similarity's own default"
+
+
+def test_a_resubmission_that_cannot_be_read_takes_its_old_code_out_of_similarity(graded_class, tmp_path: Path) -> None:
+    from autograder.course import copy_course, load_course
+    from autograder.grading.batch import grade_batch
+    from autograder.similarity import similarity
+
+    root, made = graded_class
+    copy = tmp_path / "course"
+    copy_course(root, copy)
+    for folder in ("results", "autograded"):
+        shutil.copytree(root / folder, copy / folder)
+    shutil.copyfile(root / "gradebook.db", copy / "gradebook.db")
+    shutil.copyfile(root / ".grading-secret", copy / ".grading-secret")
+    original, copier, _ = made.copies[0]
+    broken = tmp_path / "again" / copier / "a2-attention" / "attention.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"{ not a notebook")
+    course = load_course(copy / "course.yml")
+    (result,) = grade_batch(course, course.assignment("a2-attention"), tmp_path / "again", progress=False)
+    assert result.status == "unreadable"
+    assert not (copy / "autograded" / copier / "a2-attention" / "attention.ipynb").exists()
+    pairs = similarity(course, course.assignment("a2-attention"), top=50).pairs
+    assert all(copier not in (p.a, p.b) for p in pairs)
 
 
 def test_report_refuses_clearly_when_nothing_was_graded(tmp_path: Path) -> None:

@@ -121,11 +121,15 @@ def test_a_notebook_that_hangs_or_dies_is_run_once_and_scores_zero(tmp_path: Pat
 def test_what_grading_found_is_kept_as_data_for_the_class_report(tmp_path: Path, grade) -> None:
     """A known mistake by its key, a wrong answer no known mistake explains by its message, a choice as made."""
     edits = NO_SCALING + [("return torch.ones(n, n, dtype=torch.bool).tril()", "return torch.ones(n, n, dtype=torch.bool)"),
-                          ('answer_why_scale = "b"', 'answer_why_scale = "a"')]
+                          ('answer_why_scale = "b"', 'answer_why_scale = "a"'),
+                          ("return (tokens != pad_id)[:, None, None, :]", "raise NotImplementedError()")]
     parts = {p.grade_id: p for p in grade(submit(tmp_path, "erin", edits), "erin").parts}
     sdpa, causal, choice = parts["scaled-dot-product-attention"], parts["causal-mask"], parts["why-scale"]
     assert list(sdpa.mistakes) == ["no_scaling"] and sum(sdpa.mistakes.values()) == len(sdpa.messages) > 0
     assert sdpa.unexplained == []
     assert causal.mistakes == {} and causal.unexplained and causal.unexplained[0] in causal.messages
     assert choice.answer == "a" and parts["weights-of-input-2"].answer == "a", "a right answer is kept too"
+    stub = parts["padding-mask"]
+    assert stub.raised == len(stub.messages) > 0 and stub.unexplained == [], "a stub left is no unexplained answer"
+    assert causal.raised == 0 and sdpa.raised == 0
     assert parts["heads-answer"].answer is None and parts["causal-mask"].answer is None

@@ -151,13 +151,16 @@ def test_a_disguised_copy_scores_near_the_original_and_above_an_honest_different
 
 
 def test_the_released_template_and_the_given_cells_count_for_nothing(course: Course) -> None:
-    # two students who left every solution cell as released, and added the same code to a given cell
+    # two students who left every solution cell as released and every given cell as it was; a third who put code
+    # of their own into a given cell and into a cell they added: that code is theirs, wherever it is
     extra = "\n\ndef leaked(x):\n    return torch.einsum('ij,jk->ik', x, x.transpose(0, 1)).relu().sum(dim=-1)\n"
     for student in ("eve", "fay"):
-        nb = released()
-        setup = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "setup")
-        setup.source += extra
-        place(course, student, nb)
+        place(course, student, released())
+    nb = released()
+    setup = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "setup")
+    setup.source += extra
+    nb.cells.append(nbformat.v4.new_code_cell("def also_mine(q):\n    return q.flip(0).cumsum(dim=1)"))
+    place(course, "gil", nb)
     place(course, "ada", edited([]))
     place(course, "cy", edited(DIFFERENT))
     code, notes = read_class(course, course.assignment(AID), read_sources(course, course.assignment(AID)))
@@ -165,8 +168,11 @@ def test_the_released_template_and_the_given_cells_count_for_nothing(course: Cou
     assert {l.cell for l in code["ada"]} == {"sdpa-solution", "masks-solution", "self-attention-solution",
                                              "mha-solution", "why-scale-answer", "weights-of-input-2-answer"}
     assert not any("leaked" in l.text for l in code["ada"] + code["cy"])
+    gil = [l.text.strip() for l in code["gil"]]
+    assert gil == [line.strip() for line in extra.strip().splitlines()] + ["def also_mine(q):", "return q.flip(0).cumsum(dim=1)"]
+    assert all(l.cell.startswith("cell ") for l in code["gil"]), "named by their place, as they have no grade_id"
     result = similarity(course, course.assignment(AID))
-    assert sorted(result.students) == ["ada", "cy", "eve", "fay"]
+    assert sorted(result.students) == ["ada", "cy", "eve", "fay", "gil"]
     assert not any({"eve", "fay"} & {p.a, p.b} for p in result.pairs), result.pairs
 
 
@@ -214,6 +220,16 @@ def test_names_and_code_are_escaped_in_the_page(course: Course) -> None:
     assert "<mark>" in page  # the shared lines are marked
     assert table.read_text().splitlines()[1].startswith("1,")
     assert json.loads(data.read_text())["pairs"][0]["score"] == round(result.pairs[0].score, 4)
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(course: Course) -> None:
+    name = "=HYPERLINK(1)"
+    place(course, "ada", edited([]))
+    place(course, name, edited([]))
+    result = similarity(course, course.assignment(AID))
+    _, table, _ = write_similarity(course, result)
+    row = table.read_text().splitlines()[1].split(",")
+    assert "'" + name in row and name not in row
 
 
 def test_the_command_prints_the_pairs_and_refuses_what_it_cannot_compare(course: Course, capsys: pytest.CaptureFixture) -> None:

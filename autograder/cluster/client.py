@@ -19,7 +19,7 @@ from ..grading.intake import MAX_BYTES, REFUSED, read_submitted_file
 from ..grading.pipeline import late_policy
 from ..grading.seeds import student_seed
 from ..notebook import graded_cells, read_notebook
-from ..results import NEEDS_REGRADE, SubmissionResult
+from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
 
 if TYPE_CHECKING:
     import distributed
@@ -199,8 +199,9 @@ TROUBLES = {"timed out", "limit hit"}
 
 def plain_details(result: SubmissionResult) -> bool:
     """Whether what a worker says it found, besides the scores, is the plain data grading makes."""
-    return set(result.troubles) <= TROUBLES and all(
-        all(type(k) is str and type(n) is int for k, n in p.mistakes.items())
+    return type(result.troubles) is list and set(result.troubles) <= TROUBLES and type(result.parts) is list and all(
+        isinstance(p, PartResult) and type(p.mistakes) is dict and type(p.unexplained) is list
+        and type(p.raised) is int and all(type(k) is str and type(n) is int for k, n in p.mistakes.items())
         and all(type(m) is str for m in p.unexplained) and (p.answer is None or type(p.answer) is str)
         for p in result.parts)
 
@@ -223,8 +224,8 @@ def received(course: Course, assignment: Assignment, future: "distributed.Future
         return result
     except (Exception, asyncio.CancelledError) as err:  # a bug of ours, a worker that cannot grade, a lost scheduler
         return failed(course, assignment, source, student, err)
-    if not isinstance(result, SubmissionResult) or result.status not in STATUSES or \
-            [(p.grade_id, p.max_score) for p in result.parts] != parts or not plain_details(result):
+    if not isinstance(result, SubmissionResult) or result.status not in STATUSES or not plain_details(result) or \
+            [(p.grade_id, p.max_score) for p in result.parts] != parts:
         return failed(course, assignment, source, student, ValueError("a Dask worker answered with something that "
                                                                       "is not this submission's grade"))
     result.student, result.assignment, result.notebook, result.graded_file = student, assignment.id, source.name, found

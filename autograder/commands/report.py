@@ -6,8 +6,12 @@ import argparse
 import html
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..course import Assignment, Course
+
+if TYPE_CHECKING:
+    from ..similarity import Span
 
 HELP = "the class report of graded assignments: scores, typical mistakes, polls, statuses and similar pairs"
 
@@ -16,6 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("assignment", nargs="?", help="an assignment id (or --all)")
     p.add_argument("--all", action="store_true", help="every active assignment that has been graded, with an index page")
     p.add_argument("--top", type=int, default=10, help="similar pairs shown in the report (default 10)")
+
+
+def _lines(spans: tuple[Span, ...]) -> int:
+    """How many lines the spans cover."""
+    return sum(s.last - s.first + 1 for s in spans)
 
 
 def report(course: Course, assignment: Assignment, top: int) -> Path:
@@ -28,10 +37,10 @@ def report(course: Course, assignment: Assignment, top: int) -> Path:
     summary = summarize(course, assignment)
     folder = course.root / "reports" / assignment.id
     folder.mkdir(parents=True, exist_ok=True)
-    similar = similarity(course, assignment)
+    similar = similarity(course, assignment, top=top)
     write_similarity(course, similar)
-    pairs = similar.pairs[:top]
-    rows: list[list[object]] = [[p.a, p.b, f"{p.score:.2f}", sum(s.last - s.first + 1 for s in p.spans_a)] for p in pairs]
+    pairs = similar.pairs
+    rows: list[list[object]] = [[p.a, p.b, f"{p.score:.2f}", f"{_lines(p.spans_a)} / {_lines(p.spans_b)}"] for p in pairs]
     summary.notes += similar.notes
     write_data(folder, summary, [{"first": p.a, "second": p.b, "score": round(p.score, 4)} for p in pairs])
     path = folder / "report.html"
@@ -44,6 +53,9 @@ def run(course: Course, args: argparse.Namespace) -> int:
 
     if args.all == (args.assignment is not None):
         print("error: name one assignment, or give --all", file=sys.stderr)
+        return 2
+    if args.top < 1:
+        print("error: --top must be at least 1", file=sys.stderr)
         return 2
     try:
         chosen = [course.assignment(args.assignment)] if args.assignment else list(course.active)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import closing
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -159,15 +160,20 @@ def grade_batch(course: Course, assignment: Assignment, submissions: Path, jobs:
 
 
 def keep(course: Course, recorder: Recorder, result: SubmissionResult) -> None:
-    """Record one result in the gradebook, write its feedback and the copy formgrader shows. A submission that
-    needs regrading records no score: whatever the gradebook held for it stays, and no zero is written; only the
-    stored result says that it needs regrading."""
-    write_result(course.root, result)  # what this grading found, for the class report (a regrade's too)
-    if result.needs_regrade:
-        return
-    recorder.record(result)
-    write_feedback(course.root / "feedback", result)
-    if result.graded_file is not None and result.status in ("graded", "modified"):
+    """Record one result in the gradebook, write its feedback and the copy formgrader shows (an earlier copy goes
+    when this submission has none), then store what grading found for the class report. A submission that needs
+    regrading records no score: whatever the gradebook held for it stays, no zero is written, and only the stored
+    result says that it needs regrading."""
+    if not result.needs_regrade:
+        recorder.record(result)
+        write_feedback(course.root / "feedback", result)
         copy = course.root / "autograded" / result.student / result.assignment / result.notebook
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.graded_file, copy)  # the submission itself stays untouched
+        if result.graded_file is not None and result.status in ("graded", "modified"):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(result.graded_file, copy)  # the submission itself stays untouched
+        elif copy.is_file() and not copy.is_symlink():  # similarity must not compare the code of an earlier grading
+            copy.unlink()
+    try:
+        write_result(course.root, result)
+    except OSError as err:  # the grade is recorded; only the report misses it
+        warnings.warn(f"{result.student}: the class report's copy of this result was not written: {err}")

@@ -192,44 +192,46 @@ class PartCheck:
         g = torch.Generator().manual_seed(FIXTURE_SEED)
         write_fixture(folder, self.id, self.meta(), [self.evaluate(c) for c in self.cases(g, False)])
 
-    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> Verdict:
+    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> tuple[Verdict, bool]:
         """Whether the student's answer on this case is right; if not, what is wrong and which known mistakes
-        explain it. A worker that stopped raises WorkerFailure."""
+        explain it; and whether their code raised instead of answering. A worker that stopped raises WorkerFailure."""
         result = worker.call(self.target, self.kind, data.tensors, {**data.spec, "device": device},
                              case.call.standins_source())
         if result.error is not None:
-            return Verdict(False, result.error)
-        return diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs)
+            return Verdict(False, result.error), True
+        return diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs), False
 
     def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
-        """Partial credit: the fraction of hidden cases answered right (on every grading device). What no known
-        mistake explains is kept for the class report, unless the notebook's process stopped (timed out, died):
-        that is no answer, and the report counts it apart."""
+        """Partial credit: the fraction of hidden cases answered right (on every grading device). For the class
+        report: the known mistakes found, a few wrong outputs none explains, and how many cases raised instead of
+        answering (a process that stopped, timed out or died, is the submission's trouble, not counted here)."""
         from ..workers.client import WorkerFailure
 
         cases = self.cases(torch.Generator().manual_seed(grader.seed(cell.grade_id)), True)
-        passed, messages, mistakes, unexplained = 0, [], Counter[str](), []
+        passed, raised, messages, mistakes, unexplained = 0, 0, [], Counter[str](), []
         for case in cases:
             data = self.evaluate(case)
-            wrong, stopped = {}, False
+            wrong: dict[str, tuple[Verdict, bool]] = {}
+            stopped = False
             for device in grader.devices:
                 try:
-                    verdict = self.run_case(grader.worker, case, data, device)
+                    verdict, error = self.run_case(grader.worker, case, data, device)
                 except WorkerFailure as err:
-                    verdict, stopped = Verdict(False, str(err)), True
+                    (verdict, error), stopped = (Verdict(False, str(err)), True), True
                 if not verdict.passed:
-                    wrong[device] = verdict
+                    wrong[device] = (verdict, error)
             if not wrong:
                 passed += 1
                 continue
-            device, verdict = next(iter(wrong.items()))
+            device, (verdict, error) = next(iter(wrong.items()))
             gpu_only = device == "cuda" and len(wrong) < len(grader.devices)
             messages.append(f"{case.label}: {verdict.message}" + (" (on the GPU)" if gpu_only else ""))
             mistakes.update(verdict.mistakes)
-            if not verdict.mistakes and not stopped and len(unexplained) < UNEXPLAINED_KEPT:
+            raised += error and not stopped
+            if not verdict.mistakes and not error and len(unexplained) < UNEXPLAINED_KEPT:
                 unexplained.append(messages[-1])
         return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages,
-                          dict(sorted(mistakes.items())), unexplained)
+                          dict(sorted(mistakes.items())), unexplained, raised)
 
 
 @dataclass
@@ -262,7 +264,8 @@ class ChoiceCheck:
             return PartResult(self.id, 0.0, cell.points, [f"no answer: {error}"])
         right = value == answer_key(cell)
         return PartResult(self.id, cell.points if right else 0.0, cell.points,
-                          [] if right else [f"{value!r} is not the right answer"], answer=shown(str(value), 80))
+                          [] if right else [f"{value!r} is not the right answer"],
+                          answer=str(value) if str(value) in self.options else shown(str(value), 80))
 
 
 @dataclass

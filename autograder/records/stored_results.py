@@ -10,18 +10,29 @@ from pathlib import Path
 from typing import Any
 
 from ..results import PartResult, SubmissionResult
+from ..text import shown
 
 FOLDER = "results"
-MAX_BYTES = 4 << 20  # far above what grading writes: a larger file is not ours
+MAX_BYTES = 4 << 20  # far above what grading writes (texts capped below): a larger file is not ours
+KEPT = 100  # notes of a submission, and messages of a part, kept
 
 
 def result_path(root: Path, result: SubmissionResult) -> Path:
     return root / FOLDER / result.assignment / result.student / (Path(result.notebook).stem + ".json")
 
 
+def _capped(texts: list[str]) -> list[str]:
+    """At most KEPT texts of at most 2000 characters each: a submission cannot make its result too large to read."""
+    kept = [shown(t, 2000) for t in texts[:KEPT]]
+    return kept + ([f"... and {len(texts) - KEPT} more"] if len(texts) > KEPT else [])
+
+
 def write_result(root: Path, result: SubmissionResult) -> Path:
     """Replace the stored result of this student's notebook (written aside, then renamed: never half a file)."""
     data = dataclasses.asdict(result)
+    data["notes"] = _capped(result.notes)
+    for part in data["parts"]:
+        part["messages"] = _capped(part["messages"])
     data["submitted_at"] = result.submitted_at.isoformat() if result.submitted_at else None
     data["graded_file"] = None  # where the file was read is the grading machine's business
     path = result_path(root, result)

@@ -2,13 +2,14 @@
 formgrader may since have changed them) and what each grading found from the stored results. No regrading."""
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
 from ..content import checks_of
-from ..grading.intake import REFUSED
 from ..course import Assignment, Course
+from ..grading.intake import REFUSED
 from ..grading.parts import ChoiceCheck, PartCheck
 from ..notebook import answer_key, graded_cells, read_notebook
 from ..records.gradebook import open_gradebook
@@ -17,6 +18,7 @@ from ..results import NEEDS_REGRADE, SubmissionResult
 
 EXAMPLES = 5  # unexplained wrong answers shown per part
 NO_ANSWER, OTHER_ANSWER = "(no answer)", "(not one of the options)"
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 @dataclass
@@ -33,9 +35,11 @@ class PartSummary:
     max_score: float
     scores: list[float] = field(default_factory=list)  # one per student with a recorded score
     waiting: int = 0  # answers still to be graded by hand
+    answered: int = 0  # graded submissions (graded or modified): what the shares of mistakes and answers are of
     mistakes: list[Mistake] = field(default_factory=list)  # most common first
-    unexplained: int = 0  # students with a wrong answer that no known mistake explains
-    examples: list[tuple[str, int]] = field(default_factory=list)  # (the grader's message, how many students got it)
+    unexplained: int = 0  # students with a wrong output that no known mistake explains
+    raised: int = 0  # students whose code raised an error instead of answering (a stub left counts)
+    examples: list[tuple[str, int]] = field(default_factory=list)  # (the grader's message, numbers as #; students)
     choices: dict[str, int] = field(default_factory=dict)  # option -> students who chose it (choice parts)
     right_choice: str | None = None
 
@@ -54,19 +58,20 @@ class ClassSummary:
     title: str
     due: str
     max_score: float
-    submissions: int  # stored results (one per student and notebook)
+    submissions: int  # stored results of the notebooks the assignment lists (one per student and notebook)
     totals: list[float]  # each student's total after the late policy, from the gradebook
     parts: list[PartSummary]
-    statuses: dict[str, int]  # graded, modified, missing, unreadable, wrong-notebook, needs regrade, no submission
+    statuses: dict[str, int]  # graded, modified, missing, unreadable, wrong-notebook, needs regrade, result unreadable,
+    # no submission (students the gradebook knows, with no result)
     troubles: dict[str, int]  # submissions whose code timed out or hit a limit
     lateness: dict[str, int]  # on time, late (penalised), too late (nothing kept)
     hours_late: list[float]  # per late submission
-    notes: list[str]  # stored results that could not be read
+    notes: list[str]  # stored results left out (unreadable, or of a notebook no longer listed), and the report's own
 
 
-def _part_kinds(course: Course, assignment: Assignment) -> dict[str, tuple[str, float, str | None]]:
+def _part_kinds(course: Course, assignment: Assignment, checks: dict[str, PartCheck | ChoiceCheck]
+                ) -> dict[str, tuple[str, float, str | None]]:
     """grade_id -> (kind, points, right answer of a choice), from the source notebooks and checks.py."""
-    checks = checks_of(course, assignment)
     kinds = {}
     for source in assignment.notebooks:
         for cell in graded_cells(read_notebook(course.root / source)):
@@ -99,6 +104,7 @@ def _gradebook(course: Course, assignment: Assignment) -> tuple[dict[tuple[str, 
 
 
 def _lateness(results: list[SubmissionResult], assignment: Assignment) -> tuple[dict[str, int], list[float]]:
+    """Submissions on time, late (penalised) and too late (nothing kept); how many hours late each late one was."""
     counts, hours = Counter[str](), []
     for r in results:  # a submission without a time was graded as on time, and is counted so
         if r.status in ("missing", NEEDS_REGRADE, *REFUSED):
@@ -111,14 +117,26 @@ def _lateness(results: list[SubmissionResult], assignment: Assignment) -> tuple[
     return dict(counts), sorted(hours)
 
 
+def _example(message: str) -> str:
+    """A wrong output's message with its numbers hidden, so that the same wrong answer groups across students
+    (whose hidden cases differ)."""
+    return NUMBER.sub("#", message)
+
+
 def summarize(course: Course, assignment: Assignment) -> ClassSummary:
-    """The class summary of one assignment; an error naming what to run when nothing was graded yet."""
-    results, notes = read_results(course.root, assignment.id)
-    if not results:
+    """The class summary of one assignment; an error naming what to run when nothing was graded yet. Results of a
+    notebook the assignment no longer lists are left out, with a note; a result that needs regrading counts only
+    as such (its scores stay those the gradebook held, its findings are not counted)."""
+    stored, notes = read_results(course.root, assignment.id)
+    if not stored and not notes:
         raise FileNotFoundError(f"nothing graded for {assignment.id} yet (no {course.root / 'results' / assignment.id}):"
                                 f" run `autograder grade {assignment.id}` first")
-    kinds = _part_kinds(course, assignment)
+    listed = {source.name for source in assignment.notebooks}
+    results = [r for r in stored if r.notebook in listed]
+    notes += [f"{r.student}: a result for {r.notebook}, which {assignment.id} no longer lists, was left out"
+              for r in stored if r.notebook not in listed]
     checks = checks_of(course, assignment)
+    kinds = _part_kinds(course, assignment, checks)
     scores, totals, known = _gradebook(course, assignment)
     parts = {gid: PartSummary(gid, kind, points, right_choice=right) for gid, (kind, points, right) in kinds.items()}
     mistakes: dict[str, Counter[str]] = {gid: Counter() for gid in parts}
@@ -133,13 +151,16 @@ def summarize(course: Course, assignment: Assignment) -> ClassSummary:
                 part.waiting += waiting
                 if not waiting:
                     part.scores.append(score)
+            if r.needs_regrade or r.status not in ("graded", "modified"):
+                continue
+            part.answered += 1
             mistakes[p.grade_id].update(p.mistakes.keys())
+            part.raised += p.raised > 0
             if p.unexplained:
                 part.unexplained += 1
-                examples[p.grade_id].update(set(p.unexplained))
-            if part.kind == "choice" and r.status in ("graded", "modified"):
-                check = checks.get(p.grade_id)
-                options = check.options if isinstance(check, ChoiceCheck) else []
+                examples[p.grade_id].update({_example(m) for m in p.unexplained})
+            if part.kind == "choice":
+                options = checks[p.grade_id].options if isinstance(checks.get(p.grade_id), ChoiceCheck) else []
                 answer = NO_ANSWER if p.answer is None else p.answer if p.answer in options else OTHER_ANSWER
                 part.choices[answer] = part.choices.get(answer, 0) + 1
     for gid, part in parts.items():
@@ -153,11 +174,14 @@ def summarize(course: Course, assignment: Assignment) -> ClassSummary:
             part.choices = {o: part.choices.get(o, 0) for o in offered} | \
                 {k: v for k, v in part.choices.items() if k not in offered}
     statuses = Counter("needs regrade" if r.needs_regrade else r.status for r in results)
-    seen = {r.student for r in results}
+    statuses["result unreadable"] = len(notes) - (len(stored) - len(results))
+    folder = course.root / "results" / assignment.id
+    seen = {r.student for r in results} | {p.name for p in folder.iterdir() if p.is_dir()}
     statuses["no submission"] = sum(s not in seen for s in known)
-    lateness, hours = _lateness(results, assignment)
+    graded = [r for r in results if not r.needs_regrade]
+    lateness, hours = _lateness(graded, assignment)
     return ClassSummary(
-        assignment.id, assignment.title, assignment.due.isoformat(), sum(p.max_score for p in parts.values()), len(results),
-        sorted(totals[s] for s in seen if s in totals), list(parts.values()),
-        {k: v for k, v in sorted(statuses.items()) if v}, dict(sorted(Counter(t for r in results for t in r.troubles).items())),
+        assignment.id, assignment.title, assignment.due.isoformat(), sum(p.max_score for p in parts.values()),
+        len(results), sorted(totals[s] for s in {r.student for r in results} if s in totals), list(parts.values()),
+        {k: v for k, v in sorted(statuses.items()) if v}, dict(sorted(Counter(t for r in graded for t in r.troubles).items())),
         lateness, hours, notes)

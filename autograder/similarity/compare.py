@@ -3,15 +3,16 @@ and write the reports: similarity.html, similarity.csv and similarity.json under
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Assignment, Course
-from ..text import shown
+from ..text import shown, spreadsheet_cell
 from .fingerprints import fingerprints, vocabulary
 from .page import render
-from .pairs import Pair, describe, rank_pairs
+from .pairs import Pair, Span, describe, rank_pairs
 from .regions import Line, read_own_code, templates
 
 TOP = 20
@@ -62,14 +63,16 @@ def read_class(course: Course, assignment: Assignment, sources: Sources) -> tupl
             notes.append(f"{shown(student, 200)}: {shown(where.relative_to(root), 400)} is not a folder; skipped")
             continue
         lines: list[Line] = []
+        read = 0
         for name, cell_templates in sources.templates.items():
             own, problem = read_own_code(where / name, cell_templates)
             if problem:
                 notes.append(f"{shown(student, 200)}/{shown(name, 200)}: {problem}" + ("; skipped" if own is None else ""))
-            if own is None:
-                break
-            lines += [Line(f"{Path(name).stem}/{l.cell}", l.number, l.text) for l in own] if several else own
-        else:
+            if own is None:  # a notebook without a graded copy: the others are still compared
+                continue
+            read += 1
+            lines += [dataclasses.replace(line, cell=f"{Path(name).stem}/{line.cell}") for line in own] if several else own
+        if read:
             code[student] = lines
     return code, notes
 
@@ -85,6 +88,10 @@ def similarity(course: Course, assignment: Assignment, top: int = TOP) -> Simila
     return SimilarityResult(assignment.id, sorted(code), pairs, notes, shown_code)
 
 
+def _spans(spans: tuple[Span, ...]) -> list[dict[str, object]]:
+    return [{"cell": s.cell, "first": s.first, "last": s.last} for s in spans]
+
+
 def write_similarity(course: Course, result: SimilarityResult) -> list[Path]:
     """reports/<assignment>/similarity.html, .csv and .json; returns their paths."""
     folder = course.root / "reports" / result.assignment
@@ -95,11 +102,10 @@ def write_similarity(course: Course, result: SimilarityResult) -> list[Path]:
     with table.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = csv.writer(f)
         writer.writerow(["rank", "student_a", "student_b", "score", "lines_a", "lines_b"])
-        writer.writerows([rank, p.a, p.b, f"{p.score:.3f}", describe(p.spans_a), describe(p.spans_b)]
-                         for rank, p in enumerate(result.pairs, 1))
-    spans = lambda spans: [{"cell": s.cell, "first": s.first, "last": s.last} for s in spans]  # noqa: E731
+        writer.writerows([rank, spreadsheet_cell(p.a), spreadsheet_cell(p.b), f"{p.score:.3f}", describe(p.spans_a),
+                          describe(p.spans_b)] for rank, p in enumerate(result.pairs, 1))
     data.write_text(json.dumps({
         "assignment": result.assignment, "students": len(result.students), "notes": result.notes,
-        "pairs": [{"a": p.a, "b": p.b, "score": round(p.score, 4), "lines_a": spans(p.spans_a), "lines_b": spans(p.spans_b)}
-                  for p in result.pairs]}, indent=1, ensure_ascii=True))
+        "pairs": [{"a": p.a, "b": p.b, "score": round(p.score, 4), "lines_a": _spans(p.spans_a), "lines_b": _spans(p.spans_b)}
+                  for p in result.pairs]}, indent=1, ensure_ascii=False))
     return [html, table, data]

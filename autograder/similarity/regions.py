@@ -1,6 +1,7 @@
 """A student's own code in one submitted notebook: the lines of each solution cell that are not the released
-template of that cell. Given cells, the starter code around the solution regions and the stub are everyone's,
-so they are no evidence of copying and are left out before anything is compared."""
+template of that cell, and the lines of any other code cell that are not the given cells' (code the student put
+in a cell of their own, or into a given cell). Given cells, the starter code around the solution regions and the
+stub are everyone's, so they are no evidence of copying and are left out before anything is compared."""
 from __future__ import annotations
 
 import difflib
@@ -47,12 +48,18 @@ def line_key(line: str) -> str:
     return re.sub(r"\s+", "", line)
 
 
+GIVEN = ""  # the templates' key of the given code cells, together: a cell of the student's own is diffed against them
+
+
 def templates(source_nb: dict[str, Any]) -> dict[str, list[str]]:
-    """grade_id -> the keys of its released template's lines, for each code cell the source marks as a solution.
-    A multiple-choice answer cell's released line `name = None` counts as template too (release.py writes it)."""
-    out = {}
+    """grade_id -> the keys of its released template's lines, for each code cell the source marks as a solution;
+    GIVEN -> the keys of every other code cell's lines. A multiple-choice answer cell's released line `name = None`
+    counts as template too (release.py writes it)."""
+    out: dict[str, list[str]] = {GIVEN: []}
     for cell in source_nb.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and not (meta.get("solution") and meta.get("grade_id")):
+            out[GIVEN] += [line_key(l) for l in (cell_source(cell) or "").split("\n")]
         if cell.get("cell_type") != "code" or not meta.get("solution") or not meta.get("grade_id"):
             continue
         source = cell_source(cell) or ""
@@ -119,17 +126,23 @@ def read_own_code(path: Path, source_templates: dict[str, list[str]], max_bytes:
         return None, f"{name} has no list of cells"
     out: list[Line] = []
     seen, cut = set(), False
-    for cell in cells:
-        meta = cell.get("metadata") if isinstance(cell, dict) else None
+    given = set(source_templates.get(GIVEN, []))
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or (source := cell_source(cell)) is None:
+            continue
+        meta = cell.get("metadata")
         meta = meta.get("nbgrader") if isinstance(meta, dict) else None
         grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-        if not isinstance(grade_id, str) or grade_id not in source_templates or grade_id in seen:
-            continue  # a given cell, a cell of the student's own, or a second copy of a solution cell
-        if cell.get("cell_type") != "code" or (source := cell_source(cell)) is None:
-            continue
-        seen.add(grade_id)
+        if isinstance(grade_id, str) and grade_id in source_templates and grade_id != GIVEN:
+            label = grade_id if grade_id not in seen else f"{grade_id}@{index + 1}"  # a second copy counts too
+            seen.add(grade_id)
+            template = source_templates[grade_id]
+        else:  # a given cell, or one the student added (code put outside the solution cells counts as theirs)
+            if all(line_key(line) in given for line in source[:2 * MAX_CODE].split("\n")):
+                continue
+            label, template = f"cell {index + 1}", source_templates.get(GIVEN, [])
         cut = cut or len(source) > 2 * MAX_CODE  # the rest is not even diffed: it could only be cut below
-        out.extend(own_lines(grade_id, source[:2 * MAX_CODE], source_templates[grade_id]))
+        out.extend(own_lines(label, source[:2 * MAX_CODE], template))
     sizes = list(accumulate(len(l.text) + 1 for l in out))
     if cut or (sizes and sizes[-1] > MAX_CODE):
         return out[:bisect_right(sizes, MAX_CODE)], (f"{name} holds over {MAX_CODE >> 10} KB of code in its "
