@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import random
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 from autograder.commands.report import report
-from autograder.content import folder_of, load_module
 from autograder.course import copy_course, load_course
 from autograder.grading.batch import grade_batch
 from autograder.reports.class_summary import summarize
 from autograder.similarity import similarity
-from similarity_scaling import variant
+from similarity_scaling import variants
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,17 +31,10 @@ def main() -> None:
     parser.add_argument("--assignment", default="a2-attention")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
     course = load_course(copy_course(ROOT, Path(tempfile.mkdtemp(prefix="report-"))))
     assignment = course.assignment(args.assignment)
-    module = load_module(folder_of(course, assignment), "mistakes")
-    edits = [group for _, _, group, *_ in module.MISTAKES] + [group for _, group in module.STYLES]
     notebook = assignment.notebooks[0]
-    source = nbformat.read(str(course.root / notebook), as_version=4)
-    texts: set[str] = set()
-    while len(texts) < args.submissions:
-        texts.add(variant(source, edits, rng))
-    for i, text in enumerate(sorted(texts)):
+    for i, text in enumerate(variants(course, assignment, args.submissions, args.seed)):
         folder = course.root / "submitted" / f"student{i:04d}" / assignment.id
         folder.mkdir(parents=True)
         (folder / notebook.name).write_text(text)

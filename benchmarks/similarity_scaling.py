@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.content import folder_of, load_module
-from autograder.course import copy_course, load_course
+from autograder.course import Assignment, Course, copy_course, load_course
 from autograder.notebook import nbgrader_meta
 from autograder.similarity.compare import SimilarityResult, read_class, read_sources, write_similarity
 from autograder.similarity.fingerprints import fingerprints
@@ -51,6 +51,18 @@ def variant(source: nbformat.NotebookNode, edits: list[list[tuple[str, str]]], r
         for cell in nb.cells:
             cell.source = REGION.sub(lambda m: pattern.sub(lambda n: names[n.group()], m.group()), cell.source)
     return nbformat.writes(nb)
+
+
+def variants(course: Course, assignment: Assignment, n: int, seed: int) -> list[str]:
+    """`n` distinct submissions of the assignment's first notebook (see variant), in a fixed order for a seed."""
+    rng = random.Random(seed)
+    module = load_module(folder_of(course, assignment), "mistakes")
+    edits = [group for _, _, group, *_ in module.MISTAKES] + [group for _, group in module.STYLES]
+    source = nbformat.read(str(course.root / assignment.notebooks[0]), as_version=4)
+    texts: set[str] = set()
+    while len(texts) < n:
+        texts.add(variant(source, edits, rng))
+    return sorted(texts)
 
 
 def copydetect_seconds(course_root: Path, students: list[str], assignment: str, notebook: str) -> float:
@@ -86,18 +98,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
     course = load_course(copy_course(ROOT, Path(tempfile.mkdtemp(prefix="similarity-"))))
     assignment = course.assignment(args.assignment)
-    module = load_module(folder_of(course, assignment), "mistakes")
-    edits = [group for _, _, group, *_ in module.MISTAKES] + [group for _, group in module.STYLES]
     notebook = assignment.notebooks[0]
-    source = nbformat.read(str(course.root / notebook), as_version=4)
-    texts = set()
-    while len(texts) < args.submissions:
-        texts.add(variant(source, edits, rng))
     students = [f"student{i:04d}" for i in range(args.submissions)]
-    for student, text in zip(students, sorted(texts)):
+    for student, text in zip(students, variants(course, assignment, args.submissions, args.seed)):
         path = course.root / "autograded" / student / assignment.id / notebook.name
         path.parent.mkdir(parents=True)
         path.write_text(text)

@@ -19,6 +19,18 @@ def autograder(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=root, capture_output=True, text=True)
 
 
+def graded_copy(root: Path, dest: Path) -> Path:
+    """A copy of the graded course: what grading stored (results, graded copies, gradebook, secret) included."""
+    from autograder.course import copy_course
+
+    copy_course(root, dest)
+    for folder in ("results", "autograded"):
+        shutil.copytree(root / folder, dest / folder)
+    for name in ("gradebook.db", ".grading-secret"):
+        shutil.copyfile(root / name, dest / name)
+    return dest
+
+
 def mistakes_of_a2() -> dict[str, tuple[str, str]]:
     """MISTAKES entry name -> (its part, words the grader's message holds)."""
     spec = importlib.util.spec_from_file_location("a2_mistakes", ROOT / "assignments/a2-attention/mistakes.py")
@@ -86,14 +98,9 @@ def test_hand_grades_from_formgrader_are_what_the_report_counts(graded_class, tm
 
 
 def test_a_damaged_stored_result_costs_its_row_only_and_is_named(graded_class, tmp_path: Path) -> None:
-    from autograder.course import copy_course
 
     root, made = graded_class
-    copy = tmp_path / "course"
-    copy_course(root, copy)
-    for folder in ("results", "autograded"):
-        shutil.copytree(root / folder, copy / folder)
-    shutil.copyfile(root / "gradebook.db", copy / "gradebook.db")
+    copy = graded_copy(root, tmp_path / "course")
     damaged = copy / "results/a2-attention" / made.honest[1] / "attention.json"
     damaged.write_text('{"parts": [')
     run = autograder(copy, "report", "a2-attention")
@@ -108,16 +115,12 @@ def test_a_damaged_stored_result_costs_its_row_only_and_is_named(graded_class, t
 def test_a_regrade_a_missing_notebook_and_an_old_notebook_count_as_what_they_are(graded_class, tmp_path: Path) -> None:
     """Only the status of a result that needs regrading counts; a notebook the assignment no longer lists is left
     out with a note; a student the gradebook knows without any result has no submission."""
-    from autograder.course import copy_course, load_course
+    from autograder.course import load_course
     from autograder.records.gradebook import open_gradebook
     from autograder.records.stored_results import read_results, write_result
 
     root, made = graded_class
-    copy = tmp_path / "course"
-    copy_course(root, copy)
-    for folder in ("results", "autograded"):
-        shutil.copytree(root / folder, copy / folder)
-    shutil.copyfile(root / "gradebook.db", copy / "gradebook.db")
+    copy = graded_copy(root, tmp_path / "course")
     results = {r.student: r for r in read_results(copy, "a2-attention")[0]}
     planted = made.mistakes["no scaling"][0]
     regrade = results[planted]
@@ -139,17 +142,12 @@ def test_a_regrade_a_missing_notebook_and_an_old_notebook_count_as_what_they_are
 
 
 def test_a_resubmission_that_cannot_be_read_takes_its_old_code_out_of_similarity(graded_class, tmp_path: Path) -> None:
-    from autograder.course import copy_course, load_course
+    from autograder.course import load_course
     from autograder.grading.batch import grade_batch
     from autograder.similarity import similarity
 
     root, made = graded_class
-    copy = tmp_path / "course"
-    copy_course(root, copy)
-    for folder in ("results", "autograded"):
-        shutil.copytree(root / folder, copy / folder)
-    shutil.copyfile(root / "gradebook.db", copy / "gradebook.db")
-    shutil.copyfile(root / ".grading-secret", copy / ".grading-secret")
+    copy = graded_copy(root, tmp_path / "course")
     original, copier, _ = made.copies[0]
     broken = tmp_path / "again" / copier / "a2-attention" / "attention.ipynb"
     broken.parent.mkdir(parents=True)

@@ -23,6 +23,8 @@ NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 @dataclass
 class Mistake:
+    """A typical mistake of a part, and how many students made it."""
+
     key: str  # its key in the assignment's checks.py
     message: str  # what the grader told each student who made it
     students: int
@@ -30,6 +32,8 @@ class Mistake:
 
 @dataclass
 class PartSummary:
+    """One part across the class: its scores, its typical mistakes ranked, what no known mistake explains, its poll."""
+
     grade_id: str
     kind: str  # "code" (checked on hidden cases), "choice" or "manual" (prose, graded by hand)
     max_score: float
@@ -45,15 +49,19 @@ class PartSummary:
 
     @property
     def full_marks(self) -> int:
+        """Students with every point of the part."""
         return sum(s >= self.max_score for s in self.scores)
 
     @property
     def mean(self) -> float | None:
+        """The mean score, None where nobody was scored yet."""
         return statistics.fmean(self.scores) if self.scores else None
 
 
 @dataclass
 class ClassSummary:
+    """One assignment across the class: what the report's page, CSV and JSON show."""
+
     assignment: str
     title: str
     due: str

@@ -95,7 +95,7 @@ def serve_part(shell: Any, standins_source: str, substitute: dict[str, str], chi
 
 class StandinParent:
     """On a machine with a GPU, the parent of the stand-in processes: a fork of the worker made after the
-    notebook's cells ran (with CUDA reported unavailable, see serve) and before the worker grades anything on the
+    notebook's cells ran (with CUDA reported unavailable, see run_cells_before_cuda) and before it grades on the
     GPU, as a fork of a process that started CUDA cannot use it. The worker sends it each part's stand-ins with the
     two pipe ends that part's process answers on."""
 
