@@ -1,7 +1,8 @@
 """Attacks on the class report and the similarity pages through what students control: where their code sits in
 the notebook, their cells' nbgrader metadata, their folder names, the text of their errors; and what student code
-may do through /proc now that a worker with its own /proc may write there. One generated class plus attackers is
-graded for real (here, through a fork server), then `report` writes its pages."""
+may do through /proc (which a worker with its own /proc may write on a GPU machine) and through clone's namespace
+flags. One generated class plus attackers is graded for real (here, through a fork server), then `report` writes
+its pages."""
 from __future__ import annotations
 
 import copy
