@@ -6,12 +6,8 @@ import argparse
 import html
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..course import Assignment, Course
-
-if TYPE_CHECKING:
-    from ..similarity import Span
 
 HELP = "the class report of graded assignments: scores, typical mistakes, polls, statuses and similar pairs"
 
@@ -22,17 +18,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=10, help="similar pairs shown in the report (default 10)")
 
 
-def _lines(spans: tuple[Span, ...]) -> int:
-    """How many lines the spans cover."""
-    return sum(s.last - s.first + 1 for s in spans)
-
-
 def report(course: Course, assignment: Assignment, top: int) -> Path:
     """Write reports/<assignment>/: report.html, its data, and the similarity page it links to."""
     from ..reports.class_summary import summarize
     from ..reports.exports import write_data
     from ..reports.page import render
     from ..similarity import similarity, write_similarity
+    from ..similarity.pairs import lines_of
 
     summary = summarize(course, assignment)
     folder = course.root / "reports" / assignment.id
@@ -40,7 +32,7 @@ def report(course: Course, assignment: Assignment, top: int) -> Path:
     similar = similarity(course, assignment, top=top)
     write_similarity(course, similar)
     pairs = similar.pairs
-    rows: list[list[object]] = [[p.a, p.b, f"{p.score:.2f}", f"{_lines(p.spans_a)} / {_lines(p.spans_b)}"] for p in pairs]
+    rows: list[list[object]] = [[p.a, p.b, f"{p.score:.2f}", f"{len(lines_of(p.spans_a))} / {len(lines_of(p.spans_b))}"] for p in pairs]
     summary.notes += similar.notes
     write_data(folder, summary, [{"first": p.a, "second": p.b, "score": round(p.score, 4)} for p in pairs])
     path = folder / "report.html"

@@ -192,14 +192,15 @@ class PartCheck:
         g = torch.Generator().manual_seed(FIXTURE_SEED)
         write_fixture(folder, self.id, self.meta(), [self.evaluate(c) for c in self.cases(g, False)])
 
-    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> tuple[Verdict, bool]:
+    def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> tuple[Verdict, str]:
         """Whether the student's answer on this case is right; if not, what is wrong and which known mistakes
-        explain it; and whether their code raised instead of answering. A worker that stopped raises WorkerFailure."""
+        explain it; and how the code ended: "answered", or "raised" an error. A worker that stopped raises
+        WorkerFailure."""
         result = worker.call(self.target, self.kind, data.tensors, {**data.spec, "device": device},
                              case.call.standins_source())
         if result.error is not None:
-            return Verdict(False, result.error), True
-        return diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs), False
+            return Verdict(False, result.error), "raised"
+        return diagnose(result.outputs, data.expected, data.variants, self.messages, self.op, self.outputs), "answered"
 
     def grade(self, grader: Grader, cell: GradedCell) -> PartResult:
         """Partial credit: the fraction of hidden cases answered right (on every grading device). For the class
@@ -211,24 +212,24 @@ class PartCheck:
         passed, raised, messages, mistakes, unexplained = 0, 0, [], Counter[str](), []
         for case in cases:
             data = self.evaluate(case)
-            wrong: dict[str, tuple[Verdict, bool]] = {}
-            stopped = False
+            wrong: dict[str, tuple[Verdict, str]] = {}
             for device in grader.devices:
                 try:
-                    verdict, error = self.run_case(grader.worker, case, data, device)
+                    verdict, ended = self.run_case(grader.worker, case, data, device)
                 except WorkerFailure as err:
-                    (verdict, error), stopped = (Verdict(False, str(err)), True), True
+                    verdict, ended = Verdict(False, str(err)), "stopped"
                 if not verdict.passed:
-                    wrong[device] = (verdict, error)
+                    wrong[device] = (verdict, ended)
             if not wrong:
                 passed += 1
                 continue
-            device, (verdict, error) = next(iter(wrong.items()))
+            device, (verdict, ended) = next(iter(wrong.items()))
             gpu_only = device == "cuda" and len(wrong) < len(grader.devices)
             messages.append(f"{case.label}: {verdict.message}" + (" (on the GPU)" if gpu_only else ""))
             mistakes.update(verdict.mistakes)
-            raised += error and not stopped
-            if not verdict.mistakes and not error and len(unexplained) < UNEXPLAINED_KEPT:
+            stopped = any(how == "stopped" for _, how in wrong.values())
+            raised += ended == "raised" and not stopped
+            if not verdict.mistakes and ended == "answered" and len(unexplained) < UNEXPLAINED_KEPT:
                 unexplained.append(messages[-1])
         return PartResult(self.id, round(cell.points * passed / len(cases), 2), cell.points, messages,
                           dict(sorted(mistakes.items())), unexplained, raised)

@@ -139,6 +139,7 @@ def summarize(course: Course, assignment: Assignment) -> ClassSummary:
     if not stored and not notes:
         raise FileNotFoundError(f"nothing graded for {assignment.id} yet (no {course.root / 'results' / assignment.id}):"
                                 f" run `autograder grade {assignment.id}` first")
+    unreadable = len(notes)
     listed = {source.name for source in assignment.notebooks}
     results = [r for r in stored if r.notebook in listed]
     notes += [f"{r.student}: a result for {r.notebook}, which {assignment.id} no longer lists, was left out"
@@ -182,7 +183,7 @@ def summarize(course: Course, assignment: Assignment) -> ClassSummary:
             part.choices = {o: part.choices.get(o, 0) for o in offered} | \
                 {k: v for k, v in part.choices.items() if k not in offered}
     statuses = Counter("needs regrade" if r.needs_regrade else r.status for r in results)
-    statuses["result unreadable"] = len(notes) - (len(stored) - len(results))
+    statuses["result unreadable"] = unreadable
     folder = course.root / "results" / assignment.id
     seen = {r.student for r in results} | {p.name for p in folder.iterdir() if p.is_dir()}
     statuses["no submission"] = sum(s not in seen for s in known)

@@ -199,7 +199,7 @@ class Worker:
             self.stop()
             self.broken = "running the notebook's code failed: the notebook's process answered something malformed"
             raise WorkerFailure(self.broken)
-        self.cell_errors = [{"cell": e["cell"], "error": self._explain(e.get("error"))} for e in errors[:100]]
+        self.cell_errors = [{"cell": e["cell"], "error": explain(shown(e.get("error")), self.limits)} for e in errors[:100]]
         self.disk_capped = bool(header.get("disk_capped"))
         self.seccomp = bool(header.get("seccomp"))
         self.own_pids, self.own_system = bool(header.get("own_pids")), bool(header.get("own_system"))
@@ -231,8 +231,6 @@ class Worker:
             if fault is not None:
                 self.machine_faults.append(fault)
                 raise WorkerFailure(f"the notebook's process {fault}") from None
-            if how is not None and ("SIGXCPU" in how or "SIGXFSZ" in how):  # the CPU-time or file-size limit
-                self.troubles.add("limit hit")
             raise WorkerFailure(f"the notebook's process stopped: {how or 'it ended without saying how'}") from None
         except (WireError, OSError, ValueError) as err:
             self.stop()
@@ -240,7 +238,8 @@ class Worker:
 
     def _ending(self) -> str | None:
         """How the worker ended, in words, from the report of its namespace's parent; None when nobody reported
-        (no pid namespace, or the whole worker was killed). A process still running closed its pipe itself."""
+        (no pid namespace, or the whole worker was killed). A process still running closed its pipe itself. An end
+        by the CPU-time or file-size limit's signal is noted as a limit hit."""
         try:
             wait_ready(self.report_fd, time.monotonic() + REPORT_WAIT_S)
             raw = os.read(self.report_fd, 64)
@@ -256,6 +255,8 @@ class Worker:
             return None
         if code >= 0:
             return f"it exited with status {code}"
+        if -code in (signal.SIGXCPU, signal.SIGXFSZ):  # the CPU-time or file-size limit: an error text would not do
+            self.troubles.add("limit hit")
         try:
             name = signal.Signals(-code).name
         except ValueError:
@@ -263,11 +264,6 @@ class Worker:
         if -code == signal.SIGKILL:  # the grader's limits and this machine's memory are ruled out by the caller
             return "it was killed by SIGKILL (a limit its own code set, or its own code)"
         return f"it was killed by {name}"
-
-    def _explain(self, error: object) -> str:
-        """An error of the student's code as shown, a limit's in plain words. Not noted as a limit hit: the text
-        is the student's code's to write (only what the grader saw itself counts, see _exchange)."""
-        return explain(shown(error), self.limits)
 
     def memory_cap_mb(self) -> int:
         """The memory group's limit: the student's memory, the files it may write (tmpfs pages count) and slack
@@ -292,7 +288,7 @@ class Worker:
             request["standins"] = standins
         header, out = self._exchange(request, tensors)
         if header.get("ok") is not True:
-            return CallResult(None, self._explain(header.get("error")))
+            return CallResult(None, explain(shown(header.get("error")), self.limits))
         n = header.get("n")
         if type(n) is not int or n != len(out) or set(out) != {f"out.{i}" for i in range(n)}:
             raise WorkerFailure("the answer did not contain the expected tensors")
