@@ -33,6 +33,7 @@ class SubmissionResult:
     late_multiplier: float = 1.0
     submitted_at: dt.datetime | None = None
     graded_file: Path | None = None  # the submitted file that was read (its name may differ from `notebook`)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per grading step (see benchmarks/); never stored
 
     @property
     def needs_regrade(self) -> bool:

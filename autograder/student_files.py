@@ -3,6 +3,7 @@ cell. The grader gives each worker the same folder, so the notebook's own checks
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from .content import bind_parts
@@ -11,6 +12,8 @@ from .notebook import graded_cells, read_notebook
 
 COURSEKIT = Path(__file__).resolve().parent / "coursekit"
 SUPPORT = ("coursekit", "fixtures", "data")  # the folders write_support_files writes
+
+SupportFiles = dict[str, bytes]  # path relative to the notebook's folder -> contents
 
 
 def write_support_files(folder: Path, assignment: Assignment, course: Course) -> None:
@@ -22,6 +25,14 @@ def write_support_files(folder: Path, assignment: Assignment, course: Course) ->
     for name in assignment.data:
         (folder / "data").mkdir(exist_ok=True)
         shutil.copyfile(course.root / name, folder / "data" / Path(name).name)
+
+
+def support_files(assignment: Assignment, course: Course) -> SupportFiles:
+    """What write_support_files writes, in memory: made once per batch and sent to every worker, which writes it
+    into its own scratch folder."""
+    with tempfile.TemporaryDirectory(prefix="autograder-support-") as folder:
+        write_support_files(Path(folder), assignment, course)
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
 def rewrite_support_files(folder: Path, assignment: Assignment, course: Course) -> None:

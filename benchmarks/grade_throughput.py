@@ -1,38 +1,43 @@
-"""Seconds per submission: our grader against stock `nbgrader autograde`, same notebooks, one run.
+"""Seconds per submission: our grader against stock `nbgrader autograde`, on every active assignment, in one run.
 
-Both grade the same N submissions of one assignment (a mix of correct and buggy ones), each
-folder holding what a student submits (notebook, coursekit/, fixtures/). nbgrader executes every cell
-in a Jupyter kernel, one submission at a time, and so runs only the notebook's visible checks; ours runs
-the notebook's code once per submission and grades every part on hidden cases drawn per student.
+Both grade the same submissions (every other one with the assignment's typical mistake), each folder holding
+what a student submits (notebook, coursekit/, fixtures/). nbgrader executes every cell in a Jupyter kernel and
+so runs only the notebook's visible checks (and, for assignment 3, its training cells, which ours skips:
+skip-when-grading); ours runs the notebook's code once per submission in a sandboxed fork and grades every part
+on hidden cases drawn per student.
 
-For assignment 3, nbgrader also runs the training cells, which our grader skips (skip-when-grading).
+Per submission is the slope, not the average, so that the batch's start (imports, nbgrader's database, our fork
+server) is apart, printed beside it: for nbgrader (T(n) - T(1)) / (n - 1), with T(k) the wall time of a batch of
+k submissions; for ours, the time between the first and the last submission recorded, over n - 1. Ours is also timed without a user of its own per worker (AUTOGRADER_SANDBOX=users=off), to show
+what that isolation costs. The breakdown (--jobs 1) is each step's mean time on the grading path: the hidden
+cases are drawn while the worker sets up and runs the notebook's code, so "run_code" is only what is left to wait.
 
-    python benchmarks/grade_throughput.py [--submissions 8] [--jobs 2] [--assignment a2-attention]
+    python benchmarks/grade_throughput.py [--submissions 8] [--assignment ID ...] [--no-stock]
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import nbformat
 
 from autograder.commands.demo import demo_mistake
 from autograder.commands.release import release
-from autograder.content import checks_of
 from autograder.course import copy_course, load_course
-from autograder.grading.batch import grade_batch
-from autograder.grading.parts import PartCheck
+from autograder.grading import batch
 from autograder.nbgrader_run import nbgrader_args
-from autograder.notebook import GradedCell
+from autograder.results import SubmissionResult
+from autograder.sandbox.switches import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
+OURS_PER_STOCK = 4  # ours grades this many times the submissions (cheap, and a steadier slope)
 
 
 def make_course(folder: Path, n: int, assignment_id: str, mistakes: bool = True) -> Path:
@@ -66,80 +71,91 @@ def time_nbgrader(course_file: Path, assignment_id: str) -> float:
     return elapsed
 
 
-def per_check_ms(course_file: Path, assignment_id: str, repeats: int = 5) -> tuple[float, float, float]:
-    """(ms to fork a warm worker and run the notebook's code, ms per hidden case: call, reference, diagnosis;
-    the same for parts graded with stand-ins, which run in one fork of the worker per part)."""
-    import torch
+def time_ours(n: int, assignment_id: str, jobs: int, switches: str = "") -> tuple[tuple[float, float], list[SubmissionResult]]:
+    """(seconds per submission, seconds of the batch's start) of a batch of n submissions, and its results."""
+    before, keep, recorded = os.environ.get(ENV), batch.keep, []
 
-    from autograder.notebook import code_to_run, read_notebook
-    from autograder.student_files import write_support_files
-    from autograder.workers.client import ForkServer, Worker
+    def timed_keep(*args: object) -> None:
+        keep(*args)
+        recorded.append(time.perf_counter())
 
-    @dataclasses.dataclass
-    class Grader:
-        worker: Worker
-        devices: list[str]
+    os.environ[ENV], batch.keep = switches, timed_keep  # when each submission is recorded, as it is
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            course = load_course(make_course(Path(folder), n, assignment_id))
+            t0 = time.perf_counter()
+            results = batch.grade_batch(course, course.assignment(assignment_id), course.root / "submitted", jobs=jobs,
+                                        progress=False)
+    finally:
+        batch.keep = keep
+        if before is None:
+            del os.environ[ENV]
+        else:
+            os.environ[ENV] = before
+    per = (recorded[-1] - recorded[0]) / (n - 1)
+    return (per, recorded[0] - t0 - per), results
 
-        def seed(self, grade_id: str) -> int:
-            return 1
 
-    course = load_course(course_file)
-    assignment = course.assignment(assignment_id)
-    cells = code_to_run(read_notebook(course.root / assignment.notebooks[0]))
-    parts = [c for c in checks_of(course, assignment).values() if isinstance(c, PartCheck)]
+def slope(one: float, many: float, n: int) -> tuple[float, float]:
+    """(seconds per submission, seconds of the batch's start) from the times of batches of 1 and n."""
+    per = (many - one) / (n - 1)
+    return per, one - per
 
-    def uses_standins(check: PartCheck) -> bool:
-        return bool(check.cases(torch.Generator().manual_seed(1), True)[0].call.substitute)
-    with tempfile.TemporaryDirectory() as scratch, ForkServer() as server:
-        write_support_files(Path(scratch), assignment, course)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            with Worker(cells, 30, scratch, server=server) as w:
-                w.ensure()
-        start = (time.perf_counter() - t0) / repeats
-        per_case = []
-        for group in ([c for c in parts if not uses_standins(c)], [c for c in parts if uses_standins(c)]):
-            with Worker(cells, 30, scratch, server=server) as w:
-                w.ensure()
-                t0, n = time.perf_counter(), 0
-                for _ in range(repeats):
-                    for check in group:
-                        check.grade(Grader(w, ["cpu"]), GradedCell(check.id, 1.0, "code", ""))
-                        n += len(check.cases(torch.Generator().manual_seed(1), True))
-                per_case.append((time.perf_counter() - t0) / max(n, 1) * 1e3)
-    return start * 1e3, per_case[0], per_case[1]
+
+def breakdown(results: list[SubmissionResult]) -> list[tuple[str, float]]:
+    """Each step's mean seconds per submission, in the order grading takes them, each followed by its parts
+    ("grade_parts: <part>"); the worker's own waits ("worker: fork", ...), which fall within the steps, come last."""
+    sums: dict[str, float] = defaultdict(float)
+    for result in results:
+        for step, seconds in result.timings.items():
+            sums[step] += seconds
+    steps = sorted(sums, key=lambda s: (s.startswith("worker:"), list(sums).index(s.split(":")[0] if s.split(":")[0]
+                                                                                 in sums else s), ":" in s))
+    return [(step, sums[step] / len(results)) for step in steps]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=8)
-    parser.add_argument("--jobs", type=int, default=2)
     shipped = load_course(ROOT / "course.yml")
-    parser.add_argument("--assignment", default="a2-attention", choices=[a.id for a in shipped.active])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=8, help="stock nbgrader's batch (ours grades 4 times as many)")
+    parser.add_argument("--assignment", action="append", choices=[a.id for a in shipped.active],
+                        help="only this assignment (repeatable; default: every active one)")
+    parser.add_argument("--no-stock", action="store_true", help="time ours only")
     args = parser.parse_args()
-    n, assignment_id = args.submissions, args.assignment
-    checks = checks_of(shipped, shipped.assignment(assignment_id))
-    import torch
-    hidden = sum(len(c.cases(torch.Generator().manual_seed(0), True)) for c in checks.values() if isinstance(c, PartCheck))
-    visible = sum(len(c.cases(torch.Generator().manual_seed(0), False)) for c in checks.values() if isinstance(c, PartCheck))
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        stock = time_nbgrader(make_course(Path(a), n, assignment_id), assignment_id) / n
-        course = load_course(make_course(Path(b), n, assignment_id))
-        timings = {}
-        for jobs in sorted({1, args.jobs}):
-            t0 = time.perf_counter()
-            grade_batch(course, course.assignment(assignment_id), course.root / "submitted", jobs=jobs, progress=False)
-            timings[jobs] = (time.perf_counter() - t0) / n
-    print(f"{n} submissions of {assignment_id}, {os.cpu_count()} cores")
-    print(f"stock nbgrader autograde       {stock:6.2f} s per submission   ({visible} visible cases, in the student's kernel)")
-    for jobs, t in timings.items():
-        print(f"autograder grade --jobs {jobs}       {t:6.2f} s per submission   ({hidden} hidden cases)   "
-              f"{stock / t:4.1f}x faster")
-    with tempfile.TemporaryDirectory() as c:
-        start_ms, case_ms, standin_ms = per_check_ms(make_course(Path(c), 0, assignment_id), assignment_id)
-    print(f"warm worker start + the notebook's code (training cells skipped): {start_ms:.0f} ms")
-    print(f"per hidden case (call, reference, diagnosis): {case_ms:.1f} ms; in parts graded with stand-ins (one fork of the "
-          f"worker per part): {standin_ms:.1f} ms")
+    n, ours_n = args.submissions, args.submissions * OURS_PER_STOCK
+    rows, breakdowns = [], {}
+    for assignment_id in args.assignment or [a.id for a in shipped.active]:
+        row = {"assignment": assignment_id}
+        if not args.no_stock:
+            with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+                one = time_nbgrader(make_course(Path(a), 1, assignment_id), assignment_id)
+                row["stock"] = slope(one, time_nbgrader(make_course(Path(b), n, assignment_id), assignment_id), n)
+        time_ours(2, assignment_id, 1)  # imports the assignment's checks: once per process, in no timing
+        row["jobs 1"], results = time_ours(ours_n, assignment_id, 1)
+        breakdowns[assignment_id] = breakdown(results)
+        row["jobs 2"] = time_ours(ours_n, assignment_id, 2)[0]
+        row["users=off"] = time_ours(ours_n, assignment_id, 1, "users=off")[0]
+        rows.append(row)
+        print(f"{assignment_id}: done", file=sys.stderr, flush=True)
+
+    print(f"{os.cpu_count()} cores; stock nbgrader graded {n} submissions per assignment, ours {ours_n}; "
+          "seconds per submission (the batch's start in brackets); ratio: stock's per submission over ours")
+    header = f"{'assignment':16s} {'stock nbgrader':>16s} {'ours --jobs 1':>16s} {'ratio':>6s} {'--jobs 2':>16s} " \
+             f"{'ratio':>6s} {'--jobs 1, users=off':>20s}"
+    print(header)
+    for row in rows:
+        stock = row.get("stock")
+        cells = [f"{row['assignment']:16s}",
+                 f"{stock[0]:7.3f} ({stock[1]:4.1f} s)" if stock else f"{'-':>16s}"]
+        for key in ("jobs 1", "jobs 2"):
+            per, start = row[key]
+            cells += [f"{per:7.3f} ({start:4.1f} s)", f"{stock[0] / per:5.1f}x" if stock else f"{'-':>6s}"]
+        cells.append(f"{row['users=off'][0]:11.3f} ({row['users=off'][1]:4.1f} s)")
+        print(" ".join(cells))
+    for assignment_id, steps in breakdowns.items():
+        print(f"\n{assignment_id}: where a submission's time goes with --jobs 1 (ms, mean of {ours_n})")
+        for step, seconds in steps:
+            print(f"  {'  ' if ':' in step else ''}{step:44s} {seconds * 1e3:7.1f}")
 
 
 if __name__ == "__main__":

@@ -50,17 +50,16 @@ def fork_server():
 @pytest.fixture(scope="session")
 def grade(fork_server, tmp_path_factory: pytest.TempPathFactory):
     """grade(course, assignment, path, student) -> SubmissionResult, as a batch grades: through the session's
-    fork server, with the assignment's support files written once per course folder."""
+    fork server, with the assignment's support files made once per course folder."""
     from autograder.grading.pipeline import grade_notebook
-    from autograder.student_files import write_support_files
+    from autograder.student_files import support_files
 
-    support: dict[tuple[Path, str], Path] = {}
+    support: dict[tuple[Path, str], dict[str, bytes]] = {}
 
     def grade_one(course, assignment, path: Path, student: str):
         key = (course.root, assignment.id)
         if key not in support:
-            support[key] = tmp_path_factory.mktemp(f"support-{assignment.id}")
-            write_support_files(support[key], assignment, course)
+            support[key] = support_files(assignment, course)
         return grade_notebook(course, assignment, assignment.notebooks[0], path, student, support[key], fork_server)
 
     return grade_one

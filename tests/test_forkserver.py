@@ -148,3 +148,56 @@ def test_workers_and_the_fork_server_die_with_a_grader_that_is_killed(tmp_path: 
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "left running without a grader"
     with ForkServer():  # the next grader removes the control groups the killed one left
         assert not list(Path("/sys/fs/cgroup").glob(f"*/autograder-worker-{worker_pid}"))
+
+
+TAMPER = """import sys, json
+import matplotlib.pyplot as plt, numpy, torch, coursekit
+preloaded = all(name in sys.modules for name in ("matplotlib.pyplot", "numpy", "coursekit", "coursekit.selfcheck"))
+plt.rcParams["lines.linewidth"] = 99
+plt.figure()
+numpy.pi = 3
+torch.softmax = lambda *args, **kwargs: 0
+coursekit.check = None
+coursekit.selfcheck.FIXTURES = "/nowhere"
+sys.modules["json"] = None"""
+
+LOOK = """import sys
+import matplotlib.pyplot as plt, numpy, torch, coursekit
+seen = repr((plt.rcParams["lines.linewidth"], len(plt.get_fignums()), numpy.pi, torch.softmax.__name__,
+             coursekit.check.__name__, str(coursekit.selfcheck.FIXTURES), sys.modules["json"] is not None))"""
+
+
+def test_a_student_who_changes_a_preloaded_module_leaves_the_next_student_untouched(server: ForkServer,
+                                                                                   tmp_path: Path) -> None:
+    """The fork server imports what notebooks import (pyplot, numpy, torch, coursekit) once, before forking: a
+    notebook that rewrites those modules' state, registers a figure or breaks an import changes its own fork only."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    with Worker([TAMPER], 10, str(first), server=server) as w:
+        w.ensure()
+        assert w.cell_errors == [] and w.get("preloaded") == (True, None), "imported in the warm server, not here"
+    with Worker([LOOK], 10, str(second), server=server) as w:
+        w.ensure()
+        assert w.cell_errors == []
+        seen = w.get("seen")[0]
+    import math
+
+    assert seen == repr((1.5, 0, math.pi, "softmax", "check", str(second / "fixtures"), True))
+
+
+def test_the_preloaded_coursekit_checks_against_the_fixtures_of_the_workers_own_folder(server: ForkServer,
+                                                                                       tmp_path: Path) -> None:
+    """A notebook's check() run while grading reads the fixtures sent with the worker's support files, inside its
+    sandbox, as it would from a coursekit imported from that folder."""
+    from autograder.course import load_course
+    from autograder.notebook import code_to_run, read_notebook
+    from autograder.student_files import support_files
+
+    course = load_course(Path(__file__).resolve().parents[1] / "course.yml")
+    assignment = course.assignment("a2-attention")
+    cells = code_to_run(read_notebook(course.root / assignment.notebooks[0]))
+    checks = ["check('causal-mask', make_causal_mask)", "check('causal-mask', lambda n: torch.ones(n, n, dtype=torch.bool))"]
+    with Worker(cells + checks, 30, str(tmp_path), server=server, files=support_files(assignment, course)) as w:
+        w.ensure()
+        assert [e["cell"] for e in w.cell_errors] == [len(cells) + 1], w.cell_errors
+        assert "CheckFailed" in w.cell_errors[0]["error"]

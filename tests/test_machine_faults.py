@@ -31,12 +31,12 @@ class ServerKiller(ForkServer):
     """The OOM killer's pick: the fork server itself is killed right after each of its first `kills` forks
     (every fork with kills=None), and its workers die with it."""
 
-    def __init__(self, kills: int | None) -> None:
-        super().__init__()
+    def __init__(self, kills: int | None, **options) -> None:
+        super().__init__(**options)
         self.kills, self.killed = kills, 0
 
-    def fork(self, cwd, log):
-        forked = super().fork(cwd, log)
+    def fork(self, log):
+        forked = super().fork(log)
         if self.kills is None or self.killed < self.kills:
             self.killed += 1
             os.kill(self.proc.pid, signal.SIGKILL)
@@ -84,7 +84,7 @@ def test_a_submission_the_machine_never_lets_finish_needs_regrade_and_records_no
     assignment = course.assignment(AID)
     submit(tmp_path, assignment, "bea", [])
     original = batch.ForkServer
-    batch.ForkServer = lambda: ServerKiller(kills=None)
+    batch.ForkServer = lambda **options: ServerKiller(kills=None, **options)
     try:
         results = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
     finally:

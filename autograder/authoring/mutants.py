@@ -315,7 +315,7 @@ def mutation_reports(course: Course, assignment: Assignment, jobs: int = 1, per_
     from tqdm import tqdm
 
     from ..grading.pipeline import grade_notebook
-    from ..student_files import write_support_files
+    from ..student_files import support_files
     from ..workers.client import ForkServer
 
     if timeout_s is not None:
@@ -324,10 +324,9 @@ def mutation_reports(course: Course, assignment: Assignment, jobs: int = 1, per_
     targets = {check.target: check.id for check in checks_of(course, assignment).values()}
     equivalent = equivalent_mutants(course, assignment)
     reports, all_ids = [], set()
-    with tempfile.TemporaryDirectory(prefix="mutants-") as tmp, ForkServer() as server, \
+    with tempfile.TemporaryDirectory(prefix="mutants-") as tmp, ForkServer(spares=max(1, jobs)) as server, \
             ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        support = Path(tmp) / "support"
-        write_support_files(support, assignment, course)
+        support = support_files(assignment, course)
         for n, source in enumerate(assignment.notebooks):
             start, nb = time.monotonic(), read_notebook(course.root / source)
             found = mutants_of(nb, targets)

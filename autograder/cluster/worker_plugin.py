@@ -1,5 +1,5 @@
 """A Dask worker's side: a worker plugin that holds one assignment's bundle and, on the first submission the
-worker grades, unpacks it, writes the support files once and starts the worker's own warm fork server. Student
+worker grades, unpacks it, makes the support files once and starts the worker's own warm fork server. Student
 code runs in that server's sandboxed forks, never in the Dask worker's process."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from distributed import WorkerPlugin, get_worker
 from ..commands.doctor import safe_on_a_cluster
 from ..course import Assignment, Course
 from ..results import SubmissionResult
-from ..student_files import write_support_files
+from ..student_files import SupportFiles, support_files
 from ..grading.intake import Read
 from ..workers.client import ForkServer
 from ..workers.scratch import scratch_folder
@@ -29,7 +29,7 @@ class Site:
     course: Course  # rooted in `folder`
     assignment: Assignment
     folder: tempfile.TemporaryDirectory
-    support: Path
+    support: SupportFiles
     server: ForkServer
 
     def close(self) -> None:
@@ -84,14 +84,13 @@ class GradingPlugin(WorkerPlugin):
         return site
 
     def _make_site(self) -> Site:
-        """Unpack the bundle, write the support files, start the fork server (which first sweeps what killed
+        """Unpack the bundle, make the support files, start the fork server (which first sweeps what killed
         graders on this machine left)."""
         folder = scratch_folder("bundle")
         try:
             course, assignment = unpack(self.bundle, Path(folder.name) / "course")
-            support = Path(folder.name) / "support"
-            write_support_files(support, assignment, course)
-            return Site(course, assignment, folder, support, ForkServer(hidden=(folder.name,)))  # bwrap shows it empty
+            return Site(course, assignment, folder, support_files(assignment, course),
+                        ForkServer(hidden=(folder.name,), spares=1))  # bwrap shows it empty
         except BaseException:
             folder.cleanup()
             raise

@@ -24,11 +24,11 @@ from ..records.gradebook import Recorder, open_gradebook
 from ..records.grades_csv import write_csv
 from ..records.stored_results import write_result
 from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
-from ..student_files import write_support_files
+from ..student_files import SupportFiles, support_files
 from ..text import is_plain_name, shown
 from ..workers.client import ForkServer
-from ..workers.scratch import scratch_folder
 from .pipeline import grade_notebook, grading_devices
+from .stopwatch import timed
 
 
 def find_submissions(folder: Path, assignment: Assignment) -> list[tuple[str, Path, Path]]:
@@ -91,7 +91,7 @@ def failed(course: Course, assignment: Assignment, source: Path, student: str, e
     return result
 
 
-def grade_one(course: Course, assignment: Assignment, support: Path | None, student: str, source: Path,
+def grade_one(course: Course, assignment: Assignment, support: SupportFiles | None, student: str, source: Path,
               path: Path, server: ForkServer | None = None) -> SubmissionResult:
     prepared = prepare(course, assignment, student, source, path)
     if isinstance(prepared, SubmissionResult):
@@ -123,11 +123,11 @@ def ensure_in_gradebook(course: Course, assignment: Assignment) -> None:
 
 def grade_here(course: Course, assignment: Assignment, todo: list[tuple[str, Path, Path]],
                jobs: int) -> Iterator[SubmissionResult]:
-    """Grade on this machine, `jobs` submissions at once, each in a fork of one warm fork server."""
-    with scratch_folder("support") as support, ForkServer() as server, \
-            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        write_support_files(Path(support), assignment, course)
-        futures = [pool.submit(grade_one, course, assignment, Path(support), *item, server) for item in todo]
+    """Grade on this machine, `jobs` submissions at once, each in a fork of one warm fork server (which keeps
+    `jobs` spare workers ready)."""
+    support = support_files(assignment, course)
+    with ForkServer(spares=max(1, jobs)) as server, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(grade_one, course, assignment, support, *item, server) for item in todo]
         for future in as_completed(futures):
             yield future.result()
 
@@ -165,15 +165,18 @@ def keep(course: Course, recorder: Recorder, result: SubmissionResult) -> None:
     regrading records no score: whatever the gradebook held for it stays, no zero is written, and only the stored
     result says that it needs regrading."""
     if not result.needs_regrade:
-        recorder.record(result)
-        write_feedback(course.root / "feedback", result)
-        copy = course.root / "autograded" / result.student / result.assignment / result.notebook
-        if result.graded_file is not None and result.status in ("graded", "modified"):
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(result.graded_file, copy)  # the submission itself stays untouched
-        elif copy.is_file() and not copy.is_symlink():  # similarity must not compare the code of an earlier grading
-            copy.unlink()
+        with timed(result.timings, "gradebook"):
+            recorder.record(result)
+        with timed(result.timings, "feedback"):
+            write_feedback(course.root / "feedback", result)
+            copy = course.root / "autograded" / result.student / result.assignment / result.notebook
+            if result.graded_file is not None and result.status in ("graded", "modified"):
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(result.graded_file, copy)  # the submission itself stays untouched
+            elif copy.is_file() and not copy.is_symlink():  # similarity must not compare the code of an earlier grading
+                copy.unlink()
     try:
-        write_result(course.root, result)
+        with timed(result.timings, "stored result"):
+            write_result(course.root, result)
     except OSError as err:  # the grade is recorded; only the report misses it
         warnings.warn(f"{result.student}: the class report's copy of this result was not written: {err}")

@@ -14,7 +14,7 @@ import inspect
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -150,11 +150,34 @@ class Case:
 Outputs = list[torch.Tensor]
 
 
+class LazyVariants(Mapping[str, Outputs]):
+    """The outputs of each known mistake on one case, each computed the first time it is asked for: diagnosis
+    asks only when an answer is wrong, so a right answer costs the reference alone."""
+
+    def __init__(self, case: Case, variants: dict[str, tuple[str, Callable[[Case], Outputs]]]) -> None:
+        self.case, self.variants, self.computed = case, variants, {}
+
+    def __getitem__(self, key: str) -> Outputs:
+        if key not in self.computed:
+            self.computed[key] = self.variants[key][1](self.case)
+        return self.computed[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.variants)
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+
+Drawn = list[tuple[Case, CaseData]]  # a part's hidden cases, each with its expected outputs and its mistakes'
+
+
 class Grader(Protocol):
     """What a part needs from the grading of one submission."""
 
     worker: Worker
     devices: list[str]
+    drawn: dict[str, Drawn]  # grade_id -> the part's hidden cases, where drawn ahead of grading
 
     def seed(self, grade_id: str) -> int: ...
 
@@ -176,10 +199,12 @@ class PartCheck:
     def messages(self) -> dict[str, str]:
         return {key: message for key, (message, _) in self.variants.items()}
 
-    def evaluate(self, case: Case) -> CaseData:
-        """The case with its expected outputs and the outputs of every known mistake."""
+    def evaluate(self, case: Case, lazy: bool = False) -> CaseData:
+        """The case with its expected outputs and the outputs of every known mistake (`lazy`: computed when first
+        asked for, see LazyVariants)."""
         spec = {**case.call.to_wire(), "label": case.label}
-        return CaseData(spec, case.tensors, self.reference(case), {k: fn(case) for k, (_, fn) in self.variants.items()})
+        variants = LazyVariants(case, self.variants) if lazy else {k: fn(case) for k, (_, fn) in self.variants.items()}
+        return CaseData(spec, case.tensors, self.reference(case), variants)  # type: ignore[arg-type]
 
     def meta(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target, "op": self.op, "outputs": self.outputs,
@@ -191,6 +216,11 @@ class PartCheck:
     def write_fixture(self, folder: Path) -> None:
         g = torch.Generator().manual_seed(FIXTURE_SEED)
         write_fixture(folder, self.id, self.meta(), [self.evaluate(c) for c in self.cases(g, False)])
+
+    def draw(self, seed: int) -> Drawn:
+        """The hidden cases drawn from `seed`, with their expected outputs: the grader does this while the worker
+        starts (the outputs of known mistakes wait until an answer is wrong)."""
+        return [(case, self.evaluate(case, lazy=True)) for case in self.cases(torch.Generator().manual_seed(seed), True)]
 
     def run_case(self, worker: Worker, case: Case, data: CaseData, device: str) -> tuple[Verdict, str]:
         """Whether the student's answer on this case is right; if not, what is wrong and which known mistakes
@@ -208,10 +238,9 @@ class PartCheck:
         answering (a process that stopped, timed out or died, is the submission's trouble, not counted here)."""
         from ..workers.client import WorkerFailure
 
-        cases = self.cases(torch.Generator().manual_seed(grader.seed(cell.grade_id)), True)
+        cases = grader.drawn.get(cell.grade_id) or self.draw(grader.seed(cell.grade_id))
         passed, raised, messages, mistakes, unexplained = 0, 0, [], Counter[str](), []
-        for case in cases:
-            data = self.evaluate(case)
+        for case, data in cases:
             wrong: dict[str, tuple[Verdict, str]] = {}
             for device in grader.devices:
                 try:

@@ -1,6 +1,6 @@
 """Grading one submission: named steps over one context, each decided in the grader's process.
 
-    STEPS = read_submission -> run_code -> grade_parts -> apply_late_policy
+    STEPS = read_submission -> start_code -> draw_cases -> run_code -> grade_parts -> apply_late_policy
 
 A step returns False to end grading early (an unreadable file has nothing to run). The submitted file is
 only ever read; the student's code runs in a worker process, never here. On a cluster, a machine of its own
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -24,12 +24,13 @@ from ..content import bind_parts
 from ..course import Assignment, Course
 from ..notebook import GradedCell, code_to_run, graded_cells, read_notebook
 from ..results import NEEDS_REGRADE, PartResult, SubmissionResult
-from ..student_files import write_support_files
+from ..student_files import SupportFiles, support_files
 from ..workers.client import ForkServer, Worker, WorkerFailure
 from ..workers.scratch import scratch_folder
 from .intake import REFUSED, Read, inspect, read_submitted_file
-from .parts import Part
+from .parts import Drawn, Part, PartCheck
 from .seeds import student_seed
+from .stopwatch import timed
 
 
 def grading_devices(course: Course) -> list[str]:
@@ -52,14 +53,16 @@ class Grading:
     parts: list[tuple[GradedCell, Part]]  # the source's grade cells, each with what grades it
     result: SubmissionResult
     devices: list[str]
-    support: Path | None = None  # coursekit and fixtures prepared once per batch (None: made here)
+    support: SupportFiles | None = None  # coursekit, fixtures and data, made once per batch (None: made here)
     server: ForkServer | None = None  # forks warm workers (None: a fresh interpreter)
     source_nb: Any = None
     read: Read | None = None  # the submitted bytes where the client read them (None: read `path` here)
     seeds: dict[str, int] | None = None  # each part's seed where the client drew them (None: drawn here)
     nb: Any = None  # the submitted notebook once read
     worker: Worker | None = None
+    drawn: dict[str, Drawn] = field(default_factory=dict)  # grade_id -> a part's hidden cases, evaluated
     cleanup: ExitStack = field(default_factory=ExitStack)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, kept in the result
 
     def seed(self, grade_id: str) -> int:
         if self.seeds is not None:
@@ -75,15 +78,29 @@ def read_submission(g: Grading) -> bool:
     return intake.status not in REFUSED
 
 
+def start_code(g: Grading) -> bool:
+    """A worker of its own is forked and sent the notebook's code cells and the support files (which it writes into
+    its scratch folder); it runs them while the grader goes on."""
+    scratch = g.cleanup.enter_context(scratch_folder("grade"))
+    files = g.support if g.support is not None else support_files(g.assignment, g.course)
+    g.worker = g.cleanup.enter_context(Worker(code_to_run(g.nb), g.assignment.limits.check_timeout_s, cwd=scratch,
+                                              server=g.server, limits=g.assignment.limits.for_worker(), files=files))
+    try:
+        g.worker.start()
+    except WorkerFailure:
+        pass  # said by run_code
+    return True
+
+
+def draw_cases(g: Grading) -> bool:
+    """Each part's hidden cases, drawn from the student's seed, with their expected outputs: the grader's own work,
+    done while the worker sets up its sandbox and runs the notebook's code."""
+    g.drawn = {cell.grade_id: part.draw(g.seed(cell.grade_id)) for cell, part in g.parts if isinstance(part, PartCheck)}
+    return True
+
+
 def run_code(g: Grading) -> bool:
-    """The notebook's code cells in a worker of their own, in a scratch copy of the support files."""
-    scratch = Path(g.cleanup.enter_context(scratch_folder("grade")))
-    if g.support is None:
-        write_support_files(scratch, g.assignment, g.course)
-    else:
-        shutil.copytree(g.support, scratch, dirs_exist_ok=True)
-    g.worker = g.cleanup.enter_context(Worker(code_to_run(g.nb), g.assignment.limits.check_timeout_s, cwd=str(scratch),
-                                              server=g.server, limits=g.assignment.limits.for_worker()))
+    """Wait for the worker to have run the notebook's code; a failure is noted, and each part says what it costs."""
     try:
         g.worker.ensure()
     except WorkerFailure as err:
@@ -94,7 +111,10 @@ def run_code(g: Grading) -> bool:
 
 def grade_parts(g: Grading) -> bool:
     """Each graded cell grades itself: a part on hidden cases, a choice against its key, prose by hand."""
-    g.result.parts = [part.grade(g, cell) for cell, part in g.parts]
+    g.result.parts = []
+    for cell, part in g.parts:
+        with timed(g.timings, f"grade_parts: {cell.grade_id}"):
+            g.result.parts.append(part.grade(g, cell))
     return True
 
 
@@ -145,15 +165,34 @@ def apply_late_policy(g: Grading) -> bool:
     return True
 
 
-CODE_STEPS: list[Callable[[Grading], bool]] = [read_submission, run_code, grade_parts]  # what a cluster's workers do
+CODE_STEPS: list[Callable[[Grading], bool]] = [read_submission, start_code, draw_cases, run_code, grade_parts]  # a cluster's workers
 STEPS = CODE_STEPS + [apply_late_policy]
 
 
 ATTEMPTS = 2  # a submission whose worker the machine killed is graded again, from the start, once
 
+_sources: dict[tuple[str, int, int, str], tuple[Any, list[tuple[GradedCell, Part]]]] = {}
+_sources_lock = threading.Lock()
+KEPT_SOURCES = 16
+
+
+def source_parts(course: Course, assignment: Assignment, source: Path) -> tuple[Any, list[tuple[GradedCell, Part]]]:
+    """The source notebook and its grade cells, each with what grades it: read once per version of the file (its
+    modification time and size), not once per submission."""
+    path = course.root / source
+    info = path.stat()
+    key = (str(path.resolve()), info.st_mtime_ns, info.st_size, assignment.id)
+    with _sources_lock:
+        if key not in _sources:
+            source_nb = read_notebook(path)
+            _sources[key] = source_nb, bind_parts(course, assignment, graded_cells(source_nb))
+            while len(_sources) > KEPT_SOURCES:
+                del _sources[next(iter(_sources))]
+        return _sources[key]
+
 
 def grade_notebook(course: Course, assignment: Assignment, source: Path, submission: Path, student: str,
-                   support: Path | None = None, server: ForkServer | None = None, read: Read | None = None,
+                   support: SupportFiles | None = None, server: ForkServer | None = None, read: Read | None = None,
                    seeds: dict[str, int] | None = None, steps: list[Callable[[Grading], bool]] = STEPS,
                    devices: list[str] | None = None) -> SubmissionResult:
     """Grade one submitted notebook against the source notebook `source` (relative to the course folder).
@@ -161,18 +200,27 @@ def grade_notebook(course: Course, assignment: Assignment, source: Path, submiss
     graded again, and if that happens again too, its status is "error" (needs regrade), never a zero.
     A cluster's worker passes the bytes, seeds and devices the client chose (`read`, `seeds`, `devices`) and runs
     CODE_STEPS."""
-    source_nb = read_notebook(course.root / source)
-    parts = bind_parts(course, assignment, graded_cells(source_nb))
+    timings: dict[str, float] = {}
+    with timed(timings, "source notebook"):
+        source_nb, parts = source_parts(course, assignment, source)
     devices = devices or grading_devices(course)
     for _ in range(ATTEMPTS):
-        result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts])
+        result = SubmissionResult(student, assignment.id, source.name, [PartResult(c.grade_id, 0.0, c.points) for c, _ in parts],
+                                  timings=timings)
         g = Grading(course, assignment, student, source, submission, parts, result, devices, support,
-                    server, source_nb, read, seeds)
-        with g.cleanup:
+                    server, source_nb, read, seeds, timings=timings)
+        try:
             for step in steps:
-                if not step(g):
-                    break
-        g.result.troubles = sorted(g.worker.troubles) if g.worker is not None else []
+                with timed(timings, step.__name__):
+                    if not step(g):
+                        break
+        finally:
+            with timed(timings, "cleanup"):  # the worker stopped, its scratch folder removed
+                g.cleanup.close()
+        if g.worker is not None:
+            g.result.troubles = sorted(g.worker.troubles)
+            for step, seconds in g.worker.timings.items():
+                timings[f"worker: {step}"] = timings.get(f"worker: {step}", 0.0) + seconds
         faults = g.worker.machine_faults if g.worker is not None else []
         if not faults:
             return g.result

@@ -6,6 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from nbgrader.api import Grade, GradeCell
 from nbgrader.api import Gradebook as _Gradebook
 from sqlalchemy.exc import SAWarning
 
@@ -42,11 +43,13 @@ class Recorder:
         gb.update_or_create_student(result.student)
         kwargs = {"timestamp": result.submitted_at} if result.submitted_at else {}
         gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+        nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+        found = dict(gb.db.query(GradeCell.name, Grade).join(Grade, Grade.cell_id == GradeCell.id)
+                     .filter(Grade.notebook_id == nb.id))  # one query, not one per part
         for part in result.parts:
-            grade = gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
+            grade = found.get(part.grade_id) or gb.find_grade(part.grade_id, notebook, result.assignment, result.student)
             grade.auto_score = part.score
             grade.needs_manual_grade = part.score is None
-        nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
         nb.late_submission_penalty = round(result.raw_score - result.score, 2) or None
         gb.db.commit()
 

@@ -35,6 +35,7 @@ def write_result(root: Path, result: SubmissionResult) -> Path:
         part["messages"] = _capped(part["messages"])
     data["submitted_at"] = result.submitted_at.isoformat() if result.submitted_at else None
     data["graded_file"] = None  # where the file was read is the grading machine's business
+    del data["timings"]  # how long grading took says nothing about the submission
     path = result_path(root, result)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
@@ -47,6 +48,7 @@ def _result(data: dict[str, Any]) -> SubmissionResult:
     parts = [PartResult(**p) for p in data.pop("parts")]
     when = data.pop("submitted_at")
     data.pop("graded_file", None)
+    data.pop("timings", None)
     return SubmissionResult(parts=parts, submitted_at=dt.datetime.fromisoformat(when) if when else None, **data)
 
 

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..coursekit.protocol import PartError, invoke
@@ -53,6 +54,22 @@ def make_shell() -> Any:
     config = Config()
     config.HistoryManager.enabled = False
     return InteractiveShell.instance(config=config, colors="nocolor")
+
+
+def settle_coursekit(folder: str) -> None:
+    """The coursekit the fork server preloaded (forkserver.preload_coursekit), if any, reads the fixtures in
+    `folder`, the worker's scratch folder, as it would had the notebook imported it from the copy there."""
+    kit = sys.modules.get("coursekit")
+    if kit is not None:
+        kit.selfcheck.FIXTURES = Path(folder) / "fixtures"
+
+
+def write_files(names: list[str], contents: dict[str, Any]) -> None:
+    """The support files the grader sent (coursekit, fixtures, data), written into the scratch folder."""
+    for i, name in enumerate(names):
+        os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
+        with open(name, "wb") as f:
+            f.write(contents[f"file.{i}"].numpy().tobytes())
 
 
 def run_cells(shell: Any, cells: list[str]) -> list[dict[str, Any]]:
@@ -145,6 +162,14 @@ class StandinParent:
         socket.send_fds(self.sock, [message], [child_reads, child_writes])
 
 
+def reaped(pid: int) -> bool:
+    """Reap child `pid` if it has ended; whether it is gone (the notebook's code may have reaped it already)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
 class StandinProcess:
     """A process that installed the stand-ins of one part, then answers that part's cases until the worker
     closes its pipe: forked from the StandinParent where there is one, else from the worker. Its replies are
@@ -179,10 +204,14 @@ class StandinProcess:
         send(self.to_child, header, tensors)
         return receive(self.from_child, MAX_OUTPUT)
 
+    ended: list[int] = []  # this worker's stand-in processes told to end, not yet reaped
+
     def close(self) -> None:
+        """Close its pipes, which ends it; it is reaped once gone (its teardown takes milliseconds: not waited for)."""
         os.close(self.to_child), os.close(self.from_child)
         if self.pid:  # a StandinParent's children are its own to reap
-            os.waitpid(self.pid, 0)
+            StandinProcess.ended.append(self.pid)
+        StandinProcess.ended = [pid for pid in StandinProcess.ended if not reaped(pid)]
 
 
 def run_cells_before_cuda(shell: Any, cells: list[str], grader_fds: tuple[int, ...]
@@ -227,35 +256,43 @@ def call_with_standins(shell: Any, current: StandinProcess | None, header: dict[
 
 
 def serve(read_fd: int, write_fd: int, report_fd: int) -> None:
-    """Run the notebook's cells, then answer calls. `report_fd` is where the namespace's parent says how this
-    process ended (see enter_pid_namespace); no student code ever holds it."""
+    """Set up the sandbox and say which protections hold, run the notebook's cells and send their errors, then
+    answer calls. `report_fd` is where the namespace's parent says how this process ended (see
+    enter_pid_namespace); no student code ever holds it. What needs no request (the namespaces of its processes
+    and network) is done before the first one, so that a fork server's spare has done it while it waited."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; the notebook's code may wait for children
     os.environ.setdefault("MPLBACKEND", "Agg")
     shell = make_shell()  # a fork server's child reuses the warm instance
-    header, _ = receive(read_fd, MAX_INPUT)
-    gpu = bool(gpu_devices()) and header.get("memory_capped") is True  # a memory group limits this worker
-    apply_limits(header["limits"], address_space=not gpu)
-    scrub_environment()
-    offline = leave_host()
-    disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
-    uid = stranger.uid_for(os.getpid())
+    uid = stranger.uid_for(os.getpid())  # from the pid outside any namespace: unique on this machine
+    receive(read_fd, MAX_INPUT)  # "confined": in its control groups, which every process it forks will share
     own_pids = enter_pid_namespace((read_fd, write_fd), report_fd)  # from here on this process is the namespace's init
     if not own_pids:
         os.close(report_fd)  # nobody can tell the grader how this process ends: it will say so
+    offline = leave_host()
+    header, contents = receive(read_fd, MAX_INPUT)
+    os.chdir(header["cwd"])  # the scratch folder (a spare is forked before it is chosen)
+    sys.path[0] = header["cwd"]  # as for `python` started there: the notebook's folder comes first
+    scrub_environment()
+    gpu = bool(gpu_devices()) and header.get("memory_capped") is True  # a memory group limits this worker
+    apply_limits(header["limits"], address_space=not gpu)
+    disk_capped = cap_disk(header["limits"].get("disk_mb", 256))
+    write_files(header.get("files", []), contents)  # into the private tmpfs, where there is one
+    del contents
     own_system = own_pids and disk_capped and own_system_folders()
     if stranger.available():
         stranger.give_folder(os.getcwd(), uid)
     own_user = stranger.become(uid)
     landlock = hide_filesystem(own_system)
     seccomp = deny_dangerous_calls()  # last: nothing set up above can be undone by the student's code
+    settle_coursekit(os.getcwd())
+    send(write_fd, {"ok": True, "landlock": landlock, "offline": offline, "disk_capped": disk_capped,
+                    "seccomp": seccomp, "own_pids": own_pids, "own_system": own_system, "own_user": own_user})
     parent: StandinParent | None = None
     if gpu_devices() and own_system:  # without a /proc of its own, a stand-in process may not start CUDA anyway
         errors, parent = run_cells_before_cuda(shell, header["cells"], (read_fd, write_fd))
     else:
         errors = run_cells(shell, header["cells"])
-    send(write_fd, {"ok": True, "errors": errors, "landlock": landlock, "offline": offline,
-                    "disk_capped": disk_capped, "seccomp": seccomp, "own_pids": own_pids, "own_system": own_system,
-                    "own_user": own_user})
+    send(write_fd, {"ok": True, "errors": errors})
     standin: StandinProcess | None = None
     while True:
         header, tensors = receive(read_fd, MAX_INPUT)
