@@ -14,6 +14,7 @@ COURSEKIT = Path(__file__).resolve().parent / "coursekit"
 SUPPORT = ("coursekit", "fixtures", "data")  # the folders write_support_files writes
 
 SupportFiles = dict[str, bytes]  # path relative to the notebook's folder -> contents
+MAX_SUPPORT_BYTES = 192 << 20  # sent to every worker in its first request, which a worker reads up to 256 MB of
 
 
 def write_support_files(folder: Path, assignment: Assignment, course: Course) -> None:
@@ -32,7 +33,13 @@ def support_files(assignment: Assignment, course: Course) -> SupportFiles:
     into its own scratch folder."""
     with tempfile.TemporaryDirectory(prefix="autograder-support-") as folder:
         write_support_files(Path(folder), assignment, course)
-        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    if sum(map(len, files.values())) > MAX_SUPPORT_BYTES:
+        largest = sorted(files, key=lambda name: -len(files[name]))[:3]
+        raise CourseError(course.root / "course.yml", None, f"{assignment.id}: its support files (coursekit, fixtures "
+                          f"and data) come to more than {MAX_SUPPORT_BYTES >> 20} MB, more than a worker is sent; the "
+                          f"largest: {', '.join(f'{n} ({len(files[n]) >> 20} MB)' for n in largest)}")
+    return files
 
 
 def rewrite_support_files(folder: Path, assignment: Assignment, course: Course) -> None:

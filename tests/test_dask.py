@@ -25,6 +25,7 @@ from autograder.course import copy_course, load_course
 from autograder.grading.batch import grade_batch
 from autograder.grading.seeds import SECRET_FILE, course_secret
 from autograder.records.gradebook import open_gradebook
+from autograder.sandbox.cgroups import worker_pid
 from autograder.sandbox.landlock import abi_version
 from autograder.workers.scratch import NAME as SCRATCH_NAME
 from dask_cluster import dask_cluster as start_cluster
@@ -225,7 +226,7 @@ def kill_a_grading_worker(address: str, kill: Callable[[int], None] = lambda pid
                     below = {p.pid for p in psutil.Process(pid).children(recursive=True)}
                     folders = list(Path(tempfile.gettempdir()).glob(f"autograder-*-{pid}-*"))
                     groups = [g for g in Path("/sys/fs/cgroup").glob("*/autograder-worker-*")
-                              if int(g.name.rsplit("-", 1)[1]) in below]
+                              if worker_pid(g) in below]
                     kill(pid)
                     return pid, folders, groups
             time.sleep(0.2)
@@ -283,7 +284,7 @@ def test_a_worker_killed_in_the_middle_costs_no_grade_and_leaves_nothing_behind(
                    if (m := SCRATCH_NAME.match(name)) and int(m[1]) in ours]
     assert not new_folders, f"scratch folders of the cluster's workers were left: {new_folders}"
     groups = [g for g in Path("/sys/fs/cgroup").glob("*/autograder-worker-*")
-              if int(g.name.rsplit("-", 1)[1]) in ours and not alive(int(g.name.rsplit("-", 1)[1]))]
+              if worker_pid(g) in ours and not alive(worker_pid(g))]
     assert not groups, f"control groups of dead graders were left: {groups}"
 
 

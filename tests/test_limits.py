@@ -108,6 +108,38 @@ def test_fork_and_thread_bombs_are_capped(server: ForkServer, tmp_path: Path, bo
     assert not group.exists(), "the control group is removed with the worker"
 
 
+@pytest.mark.skipif(not __import__("autograder.sandbox.cgroups", fromlist=["x"]).available(), reason="no writable pids control group")
+def test_a_group_an_earlier_worker_with_the_same_pid_left_is_never_joined(tmp_path: Path) -> None:
+    """A worker's groups are removed on a thread while the next worker is forked, and pids wrap (a student can make
+    them wrap): a worker that gets the pid of one whose groups are still there gets groups of its own, capped."""
+    import signal
+    import subprocess
+    import sys
+
+    from autograder.sandbox.cgroups import ROOT, remove, worker_pid
+    from autograder.workers.client import confine
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stale = [ROOT / controller / f"autograder-worker-{sleeper.pid}" for controller in ("pids", "memory", "cpu")]
+    read, write = os.pipe()
+    groups: tuple = ()
+    try:
+        for group in stale:  # what the groups of an earlier worker with this pid were named, left in place
+            if group.parent.is_dir():
+                group.mkdir()
+        groups = confine(sleeper.pid, write, 32, 256 << 20)
+        assert groups[0] is not None and all(g is None or g not in stale for g in groups)
+        assert all(g is None or worker_pid(g) == sleeper.pid for g in groups)
+        assert (groups[0] / "pids.max").read_text().strip() == "32"
+        assert str(sleeper.pid) in (groups[0] / "cgroup.procs").read_text().split()
+    finally:
+        sleeper.send_signal(signal.SIGKILL)
+        sleeper.wait()
+        os.close(read), os.close(write)
+        for group in [*stale, *(g for g in groups if g is not None)]:
+            remove(group)
+
+
 @pytest.mark.skipif(not __import__("autograder.sandbox.cgroups", fromlist=["x"]).available("memory"),
                     reason="no writable memory control group")
 def test_memory_in_memfds_counts_against_the_limit(server: ForkServer, tmp_path: Path) -> None:
@@ -119,3 +151,15 @@ def test_memory_in_memfds_counts_against_the_limit(server: ForkServer, tmp_path:
         w.ensure()
     assert w.memory_group is None and w.pid is None, "the worker and its groups are gone"
     assert w.troubles == {"limit hit"}, "the class report counts it"
+
+
+def test_support_files_too_large_to_send_to_a_worker_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every worker is sent the support files in its first request: a course whose data files would not fit is
+    told so before any grading, with the largest files named."""
+    import autograder.student_files as student_files
+    from autograder.course import CourseError, load_course
+
+    course = load_course(Path(__file__).resolve().parents[1] / "course.yml")
+    monkeypatch.setattr(student_files, "MAX_SUPPORT_BYTES", 1000)
+    with pytest.raises(CourseError, match=r"a4-bert: its support files .* the largest: data/bert-pydoc.safetensors"):
+        student_files.support_files(course.assignment("a4-bert"), course)

@@ -199,7 +199,9 @@ TROUBLES = {"timed out", "limit hit"}
 
 def plain_details(result: SubmissionResult) -> bool:
     """Whether what a worker says it found, besides the scores, is the plain data grading makes."""
-    return type(result.troubles) is list and set(result.troubles) <= TROUBLES and type(result.parts) is list and all(
+    return type(result.troubles) is list and set(result.troubles) <= TROUBLES and type(result.timings) is dict and all(
+        type(step) is str and type(seconds) is float for step, seconds in result.timings.items()) and \
+        type(result.parts) is list and all(
         isinstance(p, PartResult) and type(p.mistakes) is dict and type(p.unexplained) is list
         and type(p.raised) is int and all(type(k) is str and type(n) is int for k, n in p.mistakes.items())
         and all(type(m) is str for m in p.unexplained) and (p.answer is None or type(p.answer) is str)

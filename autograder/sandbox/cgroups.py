@@ -9,6 +9,7 @@ doctor` says which are available. Removing a worker's groups kills whatever of i
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import threading
 import time
@@ -38,13 +39,24 @@ def available(controller: str = "pids") -> bool:
     return _base(controller) is not None
 
 
-def _group(controller: str, pid: int, settings: dict[str, str]) -> Path | None:
+def group_name(pid: int) -> str:
+    """The name of a new worker's groups: its pid (for sweep) and a random tag, since a pid is reused, by a worker
+    forked while the groups of the one that had it wait to be removed, as soon as the numbers wrap."""
+    return f"autograder-worker-{pid}-{secrets.token_hex(6)}"
+
+
+def worker_pid(group: Path) -> int:
+    """The pid of the worker a group was made for."""
+    return int(group.name.split("-")[2])
+
+
+def _group(controller: str, pid: int, name: str, settings: dict[str, str]) -> Path | None:
     base = _base(controller)
     if base is None:
         return None
-    group = base / f"autograder-worker-{pid}"
+    group = base / name
     try:
-        group.mkdir(exist_ok=base == ROOT)  # under v2 both controllers share one group
+        group.mkdir(exist_ok=base == ROOT)  # under v2 the controllers share one group
         for name, value in settings.items():
             (group / name).write_text(value)
         (group / "cgroup.procs").write_text(str(pid))
@@ -54,22 +66,22 @@ def _group(controller: str, pid: int, settings: dict[str, str]) -> Path | None:
         return None
 
 
-def cap_processes(pid: int, max_tasks: int) -> Path | None:
-    """Put `pid` (and all it will start) in a new group of at most `max_tasks` tasks; None if not possible."""
-    return _group("pids", pid, {"pids.max": str(max_tasks)})
+def cap_processes(pid: int, name: str, max_tasks: int) -> Path | None:
+    """Put `pid` (and all it will start) in a new group `name` of at most `max_tasks` tasks; None if not possible."""
+    return _group("pids", pid, name, {"pids.max": str(max_tasks)})
 
 
-def cap_memory(pid: int, max_bytes: int) -> Path | None:
-    """Put `pid` (and all it will start) in a group that may use at most `max_bytes`; None if not possible."""
+def cap_memory(pid: int, name: str, max_bytes: int) -> Path | None:
+    """Put `pid` (and all it will start) in a group `name` that may use at most `max_bytes`; None if not possible."""
     v1 = _base("memory") != ROOT
-    return _group("memory", pid, {"memory.limit_in_bytes" if v1 else "memory.max": str(max_bytes)})
+    return _group("memory", pid, name, {"memory.limit_in_bytes" if v1 else "memory.max": str(max_bytes)})
 
 
-def share_cpu(pid: int) -> Path | None:
-    """Put `pid` (and all it will start) in a CPU group of its own: the scheduler then shares the CPU between
+def share_cpu(pid: int, name: str) -> Path | None:
+    """Put `pid` (and all it will start) in a CPU group `name` of its own: the scheduler then shares the CPU between
     workers, not between their threads, so a worker that spins up many threads cannot starve another student's
     worker into timing out. None if not possible."""
-    return _group("cpu", pid, {})
+    return _group("cpu", pid, name, {})
 
 
 def oom_kill(group: Path | None) -> str | None:
@@ -147,6 +159,5 @@ def settle() -> None:
 def sweep() -> None:
     """Remove the groups of workers whose grader was killed before it could (their pid, in the name, is gone)."""
     for group in ROOT.glob("*/autograder-worker-*") if current().cgroups else []:
-        pid = int(group.name.rsplit("-", 1)[1])
-        if not os.path.exists(f"/proc/{pid}"):
+        if not os.path.exists(f"/proc/{worker_pid(group)}"):
             remove(group)

@@ -21,7 +21,7 @@ import torch
 from ..course import Limits
 from ..sandbox.bubblewrap import available as bubblewrap_available
 from ..sandbox.bubblewrap import command as bubblewrap_command
-from ..sandbox.cgroups import cap_memory, cap_processes, oom_kill, remove_soon, settle, share_cpu
+from ..sandbox.cgroups import cap_memory, cap_processes, group_name, oom_kill, remove_soon, settle, share_cpu
 from ..sandbox.cgroups import sweep as sweep_groups
 from ..sandbox.environment import exec_environment
 from ..sandbox.rlimits import explain
@@ -67,7 +67,8 @@ def confine(pid: int, write_fd: int, processes: int, memory_bytes: int) -> Group
     """Put worker `pid` in control groups of its own (at most `processes` tasks and `memory_bytes`, and a fair share
     of the CPU; None for each the machine does not offer), then tell it so on `write_fd`: it forks nothing before,
     so that every process of its own is in them."""
-    groups = cap_processes(pid, processes), cap_memory(pid, memory_bytes), share_cpu(pid)
+    name = group_name(pid)
+    groups = cap_processes(pid, name, processes), cap_memory(pid, name, memory_bytes), share_cpu(pid, name)
     try:
         send(write_fd, CONFINED, None, time.monotonic() + CONFINED_WAIT_S)
     except (WireError, OSError):  # it died: its first exchange finds out, and how
@@ -143,11 +144,10 @@ class ForkServer:
     def _launch(self, key: tuple[int, int]) -> Launched:
         log = tempfile.TemporaryFile()
         try:
-            pid, write_fd, read_fd, report_fd = self.fork(log)
+            pid, write_fd, read_fd, report_fd, generation = self.fork(log)
         except BaseException:
             log.close()
             raise
-        generation = self.generation
         for fd in (write_fd, read_fd, report_fd):
             os.set_blocking(fd, False)  # every exchange has a deadline
         return Launched(pid, write_fd, read_fd, report_fd, log, confine(pid, write_fd, *key), generation)
@@ -184,9 +184,9 @@ class ForkServer:
             self._stop()
         return bool(ready)
 
-    def fork(self, log: IO[bytes]) -> tuple[int, int, int, int]:
+    def fork(self, log: IO[bytes]) -> tuple[int, int, int, int, int]:
         """Fork a child writing its output to `log`; return (pid, fd to it, fd from it, fd on which it is told how
-        the child ended)."""
+        the child ended, the server's generation that forked it)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         report_r, report_w = os.pipe()
@@ -199,9 +199,10 @@ class ForkServer:
                     self.generation += 1
                 socket.send_fds(self.sock, [b"{}"], [to_child_r, from_child_w, log.fileno(), report_w])
                 pid = json.loads(self.replies.readline())["pid"]
+                generation = self.generation
         finally:
             os.close(to_child_r), os.close(from_child_w), os.close(report_w)
-        return pid, to_child_w, from_child_r, report_r
+        return pid, to_child_w, from_child_r, report_r, generation
 
     def died_since(self, generation: int) -> bool:
         """Whether this server was killed (or started anew) since a worker forked at `generation` was forked."""
