@@ -123,35 +123,27 @@ def main() -> None:
     parser.add_argument("--no-stock", action="store_true", help="time ours only")
     args = parser.parse_args()
     n, ours_n = args.submissions, args.submissions * OURS_PER_STOCK
-    rows, breakdowns = [], {}
+    print(f"{os.cpu_count()} cores; stock nbgrader grades {n} submissions per assignment, ours {ours_n}; seconds per "
+          "submission (the batch's start in brackets); ratio: stock's per submission over ours", flush=True)
+    print(f"{'assignment':16s} {'stock nbgrader':>16s} {'ours --jobs 1':>16s} {'ratio':>6s} {'--jobs 2':>16s} "
+          f"{'ratio':>6s} {'--jobs 1, users=off':>20s}", flush=True)
+    breakdowns = {}
     for assignment_id in args.assignment or [a.id for a in shipped.active]:
-        row = {"assignment": assignment_id}
+        stock = None
         if not args.no_stock:
             with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
                 one = time_nbgrader(make_course(Path(a), 1, assignment_id), assignment_id)
-                row["stock"] = slope(one, time_nbgrader(make_course(Path(b), n, assignment_id), assignment_id), n)
+                stock = slope(one, time_nbgrader(make_course(Path(b), n, assignment_id), assignment_id), n)
         time_ours(2, assignment_id, 1)  # imports the assignment's checks: once per process, in no timing
-        row["jobs 1"], results = time_ours(ours_n, assignment_id, 1)
+        jobs1, results = time_ours(ours_n, assignment_id, 1)
         breakdowns[assignment_id] = breakdown(results)
-        row["jobs 2"] = time_ours(ours_n, assignment_id, 2)[0]
-        row["users=off"] = time_ours(ours_n, assignment_id, 1, "users=off")[0]
-        rows.append(row)
-        print(f"{assignment_id}: done", file=sys.stderr, flush=True)
-
-    print(f"{os.cpu_count()} cores; stock nbgrader graded {n} submissions per assignment, ours {ours_n}; "
-          "seconds per submission (the batch's start in brackets); ratio: stock's per submission over ours")
-    header = f"{'assignment':16s} {'stock nbgrader':>16s} {'ours --jobs 1':>16s} {'ratio':>6s} {'--jobs 2':>16s} " \
-             f"{'ratio':>6s} {'--jobs 1, users=off':>20s}"
-    print(header)
-    for row in rows:
-        stock = row.get("stock")
-        cells = [f"{row['assignment']:16s}",
-                 f"{stock[0]:7.3f} ({stock[1]:4.1f} s)" if stock else f"{'-':>16s}"]
-        for key in ("jobs 1", "jobs 2"):
-            per, start = row[key]
+        jobs2 = time_ours(ours_n, assignment_id, 2)[0]
+        plain = time_ours(ours_n, assignment_id, 1, "users=off")[0]
+        cells = [f"{assignment_id:16s}", f"{stock[0]:7.3f} ({stock[1]:4.1f} s)" if stock else f"{'-':>16s}"]
+        for per, start in (jobs1, jobs2):
             cells += [f"{per:7.3f} ({start:4.1f} s)", f"{stock[0] / per:5.1f}x" if stock else f"{'-':>6s}"]
-        cells.append(f"{row['users=off'][0]:11.3f} ({row['users=off'][1]:4.1f} s)")
-        print(" ".join(cells))
+        cells.append(f"{plain[0]:11.3f} ({plain[1]:4.1f} s)")
+        print(" ".join(cells), flush=True)  # row by row: a run cut short keeps what it measured
     for assignment_id, steps in breakdowns.items():
         print(f"\n{assignment_id}: where a submission's time goes with --jobs 1 (ms, mean of {ours_n})")
         for step, seconds in steps:

@@ -50,3 +50,17 @@ def test_every_typical_mistake_shows_on_visible_and_on_hidden_cases(aid: str, pa
         for which, cases in draws:
             assert any(differs(part, variant(c), part.reference(c)) for c in cases), \
                 f"{aid} {part.id}: the mistake {key!r} earns full marks on the {which} cases"
+
+
+def test_a_student_whose_seed_draws_no_telling_logits_still_gets_every_answer_span_case() -> None:
+    """Assignment 4's answer-span cases are drawn until the logits tell the mistakes apart; for about one seed in a
+    hundred no draw of a thousand does, and grading raised, so that student could never be graded. (This seed came
+    from a course whose `autograder validate` failed so.) The case that tells the most mistakes apart is used."""
+    part = checks_of(COURSE, COURSE.assignment("a4-bert"))["best-span"]
+    cases = part.cases(torch.Generator().manual_seed(233123440904562), True)
+    assert [c.label for c in cases] == ["a passage", "a long passage", "answers of one token",
+                                        "logits -inf at masked positions", "all logits negative"]
+    masked = cases[3]
+    told = [key for key, (_, variant) in part.variants.items()
+            if any(differs(part, [v], [w]) for v, w in zip(variant(masked), part.reference(masked)))]
+    assert len(told) >= len(part.variants) - 1, told

@@ -84,7 +84,7 @@ def test_a_submission_the_machine_never_lets_finish_needs_regrade_and_records_no
     assignment = course.assignment(AID)
     submit(tmp_path, assignment, "bea", [])
     original = batch.ForkServer
-    batch.ForkServer = lambda **options: ServerKiller(kills=None, **options)
+    batch.ForkServer = lambda **options: ServerKiller(kills=None)  # no spares: each fork is the submission's own
     try:
         results = grade_batch(course, assignment, tmp_path / "submitted", jobs=2, progress=False)
     finally:

@@ -289,19 +289,27 @@ PRETRAINING_LOSS = PartCheck(
 
 def _span_cases(g: torch.Generator, hidden: bool) -> list[Case]:
     """Each case is drawn until the mistakes it is meant to show (all of them, unless `shows` names some) give
-    answers different from the right one."""
+    answers different from the right one; for the few seeds where no draw of a thousand does (about one student in
+    a hundred), the next hundred draws are scored and the one that tells the most mistakes apart is used."""
     def case(label: str, length: int, max_len: int, shows: tuple[str, ...] = (), shift: float = 0.0,
              outside: int = 0) -> Case:
         """`shift` is added to every logit; the first and the last `outside` positions (a question, padding) get -inf."""
-        for _ in range(1000):
+        keys = shows or tuple(BEST_SPAN.variants)
+        best, most = None, -1
+        for attempt in range(1100):
             start, end = (torch.randn(length, generator=g) * 2 + shift for _ in range(2))
             if outside:
                 start[:outside], start[-outside:], end[:outside], end[-outside:] = (float("-inf"),) * 4
             c = Case(label, {"start_logits": start, "end_logits": end},
                      Call(args=("start_logits", "end_logits"), options={"max_answer_len": max_len}, returns="ints"))
-            if _shows(BEST_SPAN, c, shows or tuple(BEST_SPAN.variants)):
-                return c
-        raise RuntimeError(f"no logits for {label!r} tell the mistakes {shows or 'all'} apart")
+            if attempt < 1000:
+                if _shows(BEST_SPAN, c, keys):
+                    return c
+                continue
+            told = sum(_shows(BEST_SPAN, c, (key,)) for key in keys)
+            if told > most:
+                best, most = c, told
+        return best
 
     v = 0 if hidden else 1  # visible cases: other sizes
     positive = tuple(k for k in BEST_SPAN.variants if k != "zero_filled")  # 0 loses to the best span there

@@ -186,23 +186,36 @@ class ForkServer:
 
     def fork(self, log: IO[bytes]) -> tuple[int, int, int, int, int]:
         """Fork a child writing its output to `log`; return (pid, fd to it, fd from it, fd on which it is told how
-        the child ended, the server's generation that forked it)."""
+        the child ended, the server's generation that forked it). A server found dead (the OOM killer's choice on a
+        busy machine), before or while it forks, is started anew, once per fork."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         report_r, report_w = os.pipe()
         try:
             with self.lock:
-                if self.proc.poll() is not None:  # killed (the OOM killer's choice on a busy machine): start anew
-                    self._stop()
-                    if not self._start(self.start_timeout_s, self.bubblewrap):
-                        raise RuntimeError("the worker fork server died and did not start again")
-                    self.generation += 1
-                socket.send_fds(self.sock, [b"{}"], [to_child_r, from_child_w, log.fileno(), report_w])
-                pid = json.loads(self.replies.readline())["pid"]
+                for attempt in range(2):
+                    if attempt or self.proc.poll() is not None:
+                        self._restart()
+                    try:
+                        socket.send_fds(self.sock, [b"{}"], [to_child_r, from_child_w, log.fileno(), report_w])
+                        pid = json.loads(self.replies.readline())["pid"]
+                        break
+                    except (OSError, ValueError, KeyError, TypeError):  # no answer: it died, or hangs, while forking
+                        if attempt or not self.died_since(self.generation):
+                            raise RuntimeError("the worker fork server stopped answering") from None
                 generation = self.generation
+        except BaseException:
+            os.close(to_child_w), os.close(from_child_r), os.close(report_r)
+            raise
         finally:
             os.close(to_child_r), os.close(from_child_w), os.close(report_w)
         return pid, to_child_w, from_child_r, report_r, generation
+
+    def _restart(self) -> None:
+        self._stop()
+        if not self._start(self.start_timeout_s, self.bubblewrap):
+            raise RuntimeError("the worker fork server died and did not start again")
+        self.generation += 1
 
     def died_since(self, generation: int) -> bool:
         """Whether this server was killed (or started anew) since a worker forked at `generation` was forked."""
